@@ -1,0 +1,65 @@
+# Everything a developer runs. `make run` and `make test` are the two that matter;
+# both install what is missing first, so they work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) scripts/stack.py
+
+.PHONY: help install run stop reset status token migrate test test-unit lint format openapi bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+install: $(VENV)/.installed node_modules/.installed  ## install the virtualenv and the npm tools if missing
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: install  ## start the local stack and all functions; Ctrl-C stops them
+	@$(STACK) run
+
+stop:  ## stop every process of the dev and test stacks
+	@test -x $(PY) || exit 0; $(STACK) --name dev down; $(STACK) --name test down
+
+reset: install  ## stop the dev stack and delete its data (next `make run` starts fresh)
+	@$(STACK) --name dev reset
+
+status: install  ## what is running
+	@$(STACK) status
+
+token: install  ## a user token: make token EMAIL=bob@example.com [ADMIN=1]
+	@$(STACK) user --email $(or $(EMAIL),alice@example.com) $(if $(ADMIN),--admin)
+
+migrate: install  ## apply new migrations to the running dev stack
+	@$(STACK) migrate
+
+test: install  ## every test, on its own isolated stack, with the coverage bar
+	$(PY) -m pytest --cov=functions --cov-branch --cov-report=term --cov-fail-under=90
+
+test-unit: install  ## unit tests only, no database
+	$(PY) -m pytest tests/unit -q
+
+lint: install  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy functions
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+openapi: install  ## regenerate functions/openapi.json from the models
+	$(PY) -m functions.openapi > functions/openapi.json
+
+bench: install  ## the side-by-side benchmarks (minutes); results in bench/results/
+	$(PY) bench/run.py
+
+clean: stop  ## remove the stacks' data, the virtualenv and node_modules
+	rm -rf .stack $(VENV) node_modules
