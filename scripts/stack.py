@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import pwd
@@ -164,9 +165,7 @@ def _pg_bin(tool: str) -> str:
             return str(directory / tool)
     found = shutil.which(tool)
     if found is None:
-        raise StackError(
-            f"{tool} not found: install PostgreSQL 15 (apt-get install postgresql-15)"
-        )
+        raise StackError(f"{tool} not found: install PostgreSQL 15 (apt-get install postgresql-15)")
     return found
 
 
@@ -225,10 +224,8 @@ def _spawn(
 def _stop_pid(pidfile: Path, expected: str) -> None:
     pid = _pid_alive(pidfile, expected)
     if pid is not None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + 5
         while _pid_alive(pidfile, expected) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -246,7 +243,7 @@ def _wait_http(url: str, name: str, stack: Stack, process: subprocess.Popen[byte
         if process.poll() is not None:
             raise StackError(f"{name} exited at start:\n{_log_tail(stack, name)}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - local URL
+            with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status < 500:
                     return
         except urllib.error.HTTPError as error:
@@ -338,10 +335,12 @@ def _start_postgres(stack: Stack) -> None:
 
 
 def _port_variable(stack: Stack, part: str) -> str:
-    return f"STACK_{part}_PORT" if stack.name == "dev" else f"STACK_{stack.name.upper()}_{part}_PORT"
+    return (
+        f"STACK_{part}_PORT" if stack.name == "dev" else f"STACK_{stack.name.upper()}_{part}_PORT"
+    )
 
 
-def psql(stack: Stack, *args: str, what: str = "psql", input: str | None = None) -> str:  # noqa: A002
+def psql(stack: Stack, *args: str, what: str = "psql", input: str | None = None) -> str:
     argv = [
         "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(stack.db_port),
         "-U", "postgres", "-d", "postgres", *args,
@@ -694,7 +693,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "user":
             record = create_user(stack, args.email, admin=args.admin)
             algorithm = "ES256" if args.es256 else "HS256"
-            print(mint_token(stack, record, lifetime_seconds=args.lifetime_seconds, algorithm=algorithm))
+            print(
+                mint_token(
+                    stack, record, lifetime_seconds=args.lifetime_seconds, algorithm=algorithm
+                )
+            )
     except StackError as error:
         print(f"stack: {error}", file=sys.stderr)
         return 1

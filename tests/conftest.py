@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _load_stack_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("stack", ROOT / "scripts" / "stack.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["stack"] = module
     spec.loader.exec_module(module)
