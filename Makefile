@@ -19,7 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm ci` refuses this lockfile: the registry mirror lacks the Supabase CLI builds for
+	# other platforms, so they are missing from it. `npm install --no-save` still installs
+	# exactly the locked versions and never rewrites the lockfile.
+	npm install --no-audit --no-fund --no-save --loglevel=error
 	@touch $@
 
 run: install  ## start the local stack and all functions; Ctrl-C stops them

