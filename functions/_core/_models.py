@@ -1,0 +1,188 @@
+"""Request and response models: the HTTP contract of PRODUCT.md, in types.
+
+Request models (`...Create`, `...Update`) refuse unknown fields and bound every
+field. Amount fields take strings only and are checked for shape here; the
+currency's exponent is checked by the handler, which knows the currency table.
+Public models (`...Public`) describe what the functions answer; handlers build
+those answers as plain dicts for speed, and the unit tests check them against
+these models, which also generate `functions/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from ._money import check_amount_text
+
+__all__ = [
+    "IDEMPOTENCY_KEY",
+    "IDEMPOTENCY_KEY_PATTERN",
+    "AccountCreate",
+    "AccountList",
+    "AccountPublic",
+    "AccountUpdate",
+    "AdminCashMovement",
+    "EntryPage",
+    "EntryPublic",
+    "ErrorBody",
+    "ErrorDetail",
+    "FieldError",
+    "HealthPublic",
+    "StatementQuery",
+    "TransactionsQuery",
+    "TransferCreate",
+    "TransferPublic",
+]
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,255}$"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+CurrencyCode = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3)
+]
+Nickname = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+Description = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=140)]
+Reference = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=140)]
+AmountText = Annotated[
+    str,
+    Field(
+        max_length=24,
+        pattern=r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$",
+        description='A positive decimal string in major units, e.g. "12.34"; '
+        "no more decimals than the currency's exponent.",
+        examples=["12.34"],
+    ),
+]
+SignedAmount = Annotated[
+    str, Field(description='A decimal string in major units, e.g. "-12.34".', max_length=26)
+]
+
+_REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class AccountCreate(BaseModel):
+    model_config = _REQUEST
+    currency: CurrencyCode
+    kind: Literal["checking", "savings"]
+    nickname: Nickname | None = None
+
+
+class AccountUpdate(BaseModel):
+    model_config = _REQUEST
+    nickname: Nickname | None = Field(description="The new nickname; null clears it.")
+
+
+class _AmountRequest(BaseModel):
+    @field_validator("amount", mode="before", check_fields=False)
+    @classmethod
+    def _amount_is_decimal_text(cls, value: object) -> str:
+        return check_amount_text(value)
+
+
+class TransferCreate(_AmountRequest):
+    model_config = _REQUEST
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: AmountText
+    currency: CurrencyCode
+    description: Description | None = None
+
+
+class AdminCashMovement(_AmountRequest):
+    model_config = _REQUEST
+    account_id: UUID
+    amount: AmountText
+    currency: CurrencyCode
+    reference: Reference
+
+
+class TransactionsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    limit: int = Field(default=50, ge=1, le=100, description="Entries per page.")
+    cursor: str | None = Field(
+        default=None, pattern=r"^[1-9][0-9]{0,18}$", description="`next_cursor` of the last page."
+    )
+    since: AwareDatetime | None = Field(default=None, description="Only entries at or after.")
+    until: AwareDatetime | None = Field(default=None, description="Only entries before.")
+
+
+class StatementQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])
+
+
+class AccountPublic(BaseModel):
+    id: UUID
+    account_number: str
+    kind: str = Field(description="checking or savings; the bank's own accounts have others.")
+    currency: str
+    nickname: str | None
+    status: str = Field(description="active, frozen or closed.")
+    balance: SignedAmount
+    available_balance: SignedAmount = Field(
+        description="balance + overdraft_limit for customer accounts."
+    )
+    overdraft_limit: SignedAmount
+    created_at: datetime
+
+
+class TransferPublic(BaseModel):
+    id: UUID
+    from_account_id: UUID | None
+    to_account_id: UUID | None
+    amount: SignedAmount
+    currency: str
+    description: str | None
+    status: str
+    created_at: datetime
+
+
+class EntryPublic(BaseModel):
+    id: int
+    transfer_id: UUID
+    account_id: UUID
+    amount: SignedAmount = Field(description="Signed: negative leaves the account.")
+    balance_after: SignedAmount
+    description: str | None
+    counterparty_account_id: UUID | None
+    created_at: datetime
+
+
+class EntryPage(BaseModel):
+    data: list[EntryPublic]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next (older) page; null on the last page."
+    )
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["insufficient_funds"])
+    message: str
+    details: list[FieldError] | Any = Field(
+        description="validation_failed: a list of {field, message}; rate_limited: seconds "
+        "to wait; otherwise whatever helps, or null."
+    )
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class AccountList(BaseModel):
+    data: list[AccountPublic]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    postgrest: Literal["up", "down"]

@@ -1,0 +1,137 @@
+"""Amounts at the API edge: decimal strings in, decimal strings out, integers inside.
+
+The database stores minor units (`bigint`) and is the authority on every rule;
+this module gives the caller a friendly, per-field answer before a call is
+made: a plain positive decimal string (no sign, exponent, NaN or Infinity,
+never a JSON number), with no more decimals than the currency's exponent, and
+small enough for a bigint of minor units. It also formats minor units back, and
+caches the `currencies` table (code → exponent) that both need.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ._errors import InternalError, ValidationFailed
+
+__all__ = [
+    "AMOUNT_PATTERN",
+    "BIGINT_MAX",
+    "CurrencyTable",
+    "check_amount_text",
+    "format_minor",
+    "require_amount",
+    "require_currency",
+    "to_minor",
+]
+
+BIGINT_MAX = 2**63 - 1
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$"
+_AMOUNT = re.compile(AMOUNT_PATTERN)
+_AMOUNT_HINT = 'a positive decimal string such as "12.34" (no sign, exponent or spaces)'
+_CURRENCY_MISS_REFRESH_SECONDS = 5.0
+
+
+def check_amount_text(value: object) -> str:
+    """The shape check pydantic runs on every amount field; raises ValueError with the why."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not a JSON {_json_kind(value)}: {_AMOUNT_HINT}")
+    if not _AMOUNT.fullmatch(value):
+        if re.fullmatch(r"[0-9]{19,}(\.[0-9]+)?", value):
+            raise ValueError("is larger than the largest amount the ledger can hold")
+        raise ValueError(f"must be {_AMOUNT_HINT}")
+    if set(value) <= {"0", "."}:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__.replace("dict", "object")
+
+
+def to_minor(text: str, exponent: int, *, field: str = "amount") -> int:
+    """Minor units of a shape-checked amount, refusing extra decimals and bigint overflow."""
+    whole, _, fraction = text.partition(".")
+    if len(fraction) > exponent:
+        places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
+        raise ValidationFailed.field(field, f"this currency allows {places}")
+    minor: int = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+    if minor > BIGINT_MAX:
+        raise ValidationFailed.field(field, "is larger than the largest amount the ledger can hold")
+    return minor
+
+
+def format_minor(minor: int, exponent: int) -> str:
+    """12345, 2 → "123.45"; -5, 2 → "-0.05"; 7, 0 → "7"."""
+    sign = "-" if minor < 0 else ""
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    if exponent == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:0{exponent}d}"
+
+
+class CurrencySource(Protocol):
+    def __call__(self) -> dict[str, int]: ...
+
+
+class CurrencyTable:
+    """code → exponent, read from PostgREST `currencies` and kept for a TTL."""
+
+    def __init__(
+        self,
+        load: CurrencySource,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._exponents: dict[str, int] = {}
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def exponent(self, code: str) -> int | None:
+        """The exponent, or None for a currency the ledger does not know."""
+        with self._lock:
+            now = self._clock()
+            age = None if self._loaded_at is None else now - self._loaded_at
+            # A miss may be a currency added since the last load: reload, but not on every miss.
+            if (
+                age is None
+                or age >= self._ttl_seconds
+                or (code not in self._exponents and age >= _CURRENCY_MISS_REFRESH_SECONDS)
+            ):
+                self._refresh(now)
+            return self._exponents.get(code)
+
+    def known_exponent(self, code: str) -> int:
+        """For currencies the database handed back: an unknown one is our bug, not the caller's."""
+        exponent = self.exponent(code)
+        if exponent is None:
+            raise InternalError()
+        return exponent
+
+    def _refresh(self, now: float) -> None:
+        self._exponents = self._load()
+        self._loaded_at = now
+
+
+def require_amount(currencies: CurrencyTable, text: str, code: str) -> int:
+    """Minor units of `text` in currency `code`; 422 naming the field that is wrong."""
+    return to_minor(text, require_currency(currencies, code))
+
+
+def require_currency(currencies: CurrencyTable, code: str) -> int:
+    exponent = currencies.exponent(code)
+    if exponent is None:
+        raise ValidationFailed.field("currency", f"unknown currency {code}")
+    return exponent

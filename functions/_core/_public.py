@@ -1,0 +1,76 @@
+"""Rows and RPC results from PostgREST turned into the public shapes of PRODUCT.md.
+
+The database speaks minor units and its own column names; clients get decimal
+strings formatted with the currency's exponent and only the documented fields
+(no `owner_id`, `version` or idempotency bookkeeping).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._money import CurrencyTable, format_minor
+
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "CUSTOMER_KINDS",
+    "ENTRY_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "account_public",
+    "entry_public",
+    "transfer_public",
+]
+
+ACCOUNT_COLUMNS = (
+    "id,account_number,kind,currency,nickname,status,balance,overdraft_limit,created_at"
+)
+TRANSFER_COLUMNS = "id,from_account_id,to_account_id,amount,currency,description,status,created_at"
+ENTRY_COLUMNS = (
+    "id,transfer_id,account_id,amount,balance_after,description,counterparty_account_id,created_at"
+)
+CUSTOMER_KINDS = frozenset({"checking", "savings"})
+
+
+def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    exponent = currencies.known_exponent(row["currency"])
+    balance, overdraft = int(row["balance"]), int(row["overdraft_limit"])
+    available = balance + overdraft if row["kind"] in CUSTOMER_KINDS else balance
+    return {
+        "id": row["id"],
+        "account_number": row["account_number"],
+        "kind": row["kind"],
+        "currency": row["currency"],
+        "nickname": row.get("nickname"),
+        "status": row["status"],
+        "balance": format_minor(balance, exponent),
+        "available_balance": format_minor(available, exponent),
+        "overdraft_limit": format_minor(overdraft, exponent),
+        "created_at": row["created_at"],
+    }
+
+
+def transfer_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    exponent = currencies.known_exponent(row["currency"])
+    return {
+        "id": row["id"],
+        "from_account_id": row.get("from_account_id"),
+        "to_account_id": row.get("to_account_id"),
+        "amount": format_minor(int(row["amount"]), exponent),
+        "currency": row["currency"],
+        "description": row.get("description"),
+        "status": row["status"],
+        "created_at": row["created_at"],
+    }
+
+
+def entry_public(row: dict[str, Any], exponent: int) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "transfer_id": row["transfer_id"],
+        "account_id": row["account_id"],
+        "amount": format_minor(int(row["amount"]), exponent),
+        "balance_after": format_minor(int(row["balance_after"]), exponent),
+        "description": row.get("description"),
+        "counterparty_account_id": row.get("counterparty_account_id"),
+        "created_at": row["created_at"],
+    }

@@ -1,0 +1,211 @@
+"""The `accounts` function: a customer's accounts, their entries and monthly statements.
+
+Reads go straight to PostgREST tables with the caller's token, so row-level
+security decides what exists: another user's account is simply not found
+(404, never 403, so ids leak nothing). Writes go through the `open_account`
+and `rename_account` RPCs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from functions._core import Context, NotFound, Reply, Route, csv_reply, json_reply, route
+from functions._core._errors import PostgrestError
+from functions._core._models import (
+    AccountCreate,
+    AccountUpdate,
+    StatementQuery,
+    TransactionsQuery,
+)
+from functions._core._money import format_minor, require_currency
+from functions._core._public import (
+    ACCOUNT_COLUMNS,
+    ENTRY_COLUMNS,
+    account_public,
+    entry_public,
+)
+
+__all__ = ["ROUTES"]
+
+# A customer has a handful of accounts; the bound keeps one answer small whatever happens.
+MAX_ACCOUNTS_LISTED = 200
+_CSV_HEADER = (
+    "row_type", "entry_id", "created_at", "transfer_id", "description",
+    "counterparty_account_id", "amount", "balance_after",
+)  # fmt: skip
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def list_accounts(ctx: Context) -> Reply:
+    params = [
+        ("select", ACCOUNT_COLUMNS),
+        # Admins can read every account; this list is the caller's own either way.
+        ("owner_id", f"eq.{ctx.caller.user_id}"),
+        ("order", "created_at.asc,id.asc"),
+        ("limit", str(MAX_ACCOUNTS_LISTED)),
+    ]
+    rows = ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
+    currencies = ctx.runtime.currencies
+    return json_reply(200, {"data": [account_public(row, currencies) for row in rows]})
+
+
+def open_account(ctx: Context) -> Reply:
+    request = ctx.body(AccountCreate)
+    require_currency(ctx.runtime.currencies, request.currency)
+    args = {"p_currency": request.currency, "p_kind": request.kind, "p_nickname": request.nickname}
+    row = ctx.runtime.postgrest.rpc("open_account", args, token=ctx.caller.token)
+    return json_reply(201, account_public(row, ctx.runtime.currencies))
+
+
+def get_account(ctx: Context) -> Reply:
+    row = _visible_account(ctx, ctx.uuid_param("account_id"), ACCOUNT_COLUMNS)
+    return json_reply(200, account_public(row, ctx.runtime.currencies))
+
+
+def rename_account(ctx: Context) -> Reply:
+    account_id = ctx.uuid_param("account_id")
+    request = ctx.body(AccountUpdate)
+    args = {"p_account_id": account_id, "p_nickname": request.nickname}
+    row = ctx.runtime.postgrest.rpc("rename_account", args, token=ctx.caller.token)
+    return json_reply(200, account_public(row, ctx.runtime.currencies))
+
+
+def list_transactions(ctx: Context) -> Reply:
+    account_id = ctx.uuid_param("account_id")
+    query = ctx.query(TransactionsQuery)
+    account = _visible_account(ctx, account_id, "id,currency")
+    exponent = ctx.runtime.currencies.known_exponent(account["currency"])
+    params = [
+        ("select", ENTRY_COLUMNS),
+        ("account_id", f"eq.{account_id}"),
+        ("order", "id.desc"),
+        ("limit", str(query.limit + 1)),  # one more than asked says whether a next page exists
+    ]
+    if query.cursor is not None:
+        params.append(("id", f"lt.{query.cursor}"))
+    if query.since is not None:
+        params.append(("created_at", f"gte.{query.since.isoformat()}"))
+    if query.until is not None:
+        params.append(("created_at", f"lt.{query.until.isoformat()}"))
+    rows = ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    page = rows[: query.limit]
+    next_cursor = str(page[-1]["id"]) if len(rows) > query.limit else None
+    data = [entry_public(row, exponent) for row in page]
+    return json_reply(200, {"data": data, "next_cursor": next_cursor})
+
+
+def statement(ctx: Context) -> Reply:
+    """CSV for one calendar month (UTC): opening balance, entries oldest first, closing balance."""
+    account_id = ctx.uuid_param("account_id")
+    month = ctx.query(StatementQuery).month
+    account = _visible_account(ctx, account_id, "id,account_number,currency")
+    exponent = ctx.runtime.currencies.known_exponent(account["currency"])
+    start, end = _month_bounds(month)
+    opening = _balance_before(ctx, account_id, start)
+    entries = _entries_between(ctx, account_id, start, end)
+    closing = int(entries[-1]["balance_after"]) if entries else opening
+    text = _statement_csv(entries, exponent, opening, closing, start, end)
+    number = re.sub(r"[^A-Za-z0-9-]", "", str(account["account_number"])) or "account"
+    return csv_reply(text, f"statement-{number}-{month}.csv")
+
+
+def _visible_account(ctx: Context, account_id: str, columns: str) -> dict[str, Any]:
+    params = [("select", columns), ("id", f"eq.{account_id}"), ("limit", "1")]
+    rows = ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
+    if not rows:
+        raise NotFound("no such account")
+    return rows[0]
+
+
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    year, number = int(month[:4]), int(month[5:])
+    start = datetime(year, number, 1, tzinfo=UTC)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _balance_before(ctx: Context, account_id: str, start: datetime) -> int:
+    params = [
+        ("select", "balance_after"),
+        ("account_id", f"eq.{account_id}"),
+        ("created_at", f"lt.{start.isoformat()}"),
+        ("order", "id.desc"),
+        ("limit", "1"),
+    ]
+    rows = ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    return int(rows[0]["balance_after"]) if rows else 0
+
+
+def _entries_between(
+    ctx: Context, account_id: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    limit = ctx.runtime.settings.statement_max_rows
+    params = [
+        ("select", ENTRY_COLUMNS),
+        ("account_id", f"eq.{account_id}"),
+        ("created_at", f"gte.{start.isoformat()}"),
+        ("created_at", f"lt.{end.isoformat()}"),
+        ("order", "id.asc"),
+        ("limit", str(limit + 1)),
+    ]
+    rows = ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    if len(rows) > limit:
+        raise PostgrestError(
+            f"a statement holds at most {limit} entries; page through "
+            "/transactions with since and until instead",
+            code="limit_exceeded",
+            status=422,
+        )
+    return rows
+
+
+def _statement_csv(
+    entries: list[dict[str, Any]],
+    exponent: int,
+    opening: int,
+    closing: int,
+    start: datetime,
+    end: datetime,
+) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_HEADER)
+    writer.writerow(
+        ("opening_balance", "", start.isoformat(), "", "", "", "", format_minor(opening, exponent))
+    )
+    writer.writerows(_csv_row(entry, exponent) for entry in entries)
+    writer.writerow(
+        ("closing_balance", "", end.isoformat(), "", "", "", "", format_minor(closing, exponent))
+    )
+    return out.getvalue()
+
+
+def _csv_row(entry: dict[str, Any], exponent: int) -> tuple[str, ...]:
+    description = entry.get("description") or ""
+    if description.startswith(_FORMULA_PREFIXES):
+        description = "'" + description  # spreadsheets must not run a description as a formula
+    return (
+        "entry",
+        str(entry["id"]),
+        str(entry["created_at"]),
+        str(entry["transfer_id"]),
+        description,
+        str(entry.get("counterparty_account_id") or ""),
+        format_minor(int(entry["amount"]), exponent),
+        format_minor(int(entry["balance_after"]), exponent),
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    route("GET", "/accounts", list_accounts),
+    route("POST", "/accounts", open_account),
+    route("GET", "/accounts/{account_id}", get_account),
+    route("PATCH", "/accounts/{account_id}", rename_account),
+    route("GET", "/accounts/{account_id}/transactions", list_transactions),
+    route("GET", "/accounts/{account_id}/statement", statement),
+)

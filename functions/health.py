@@ -1,0 +1,21 @@
+"""The `health` function: no auth; says whether PostgREST answers, within a short timeout.
+
+503 when it does not, so a load balancer stops sending traffic; the body says
+which dependency is down and nothing about where it lives.
+"""
+
+from __future__ import annotations
+
+from functions._core import Context, Reply, Route, json_reply, route
+
+__all__ = ["ROUTES"]
+
+
+def health(ctx: Context) -> Reply:
+    if ctx.runtime.postgrest.is_up():
+        return json_reply(200, {"status": "ok", "postgrest": "up"})
+    retry = {"Retry-After": str(ctx.runtime.settings.retry_after_seconds)}
+    return json_reply(503, {"status": "degraded", "postgrest": "down"}, retry)
+
+
+ROUTES: tuple[Route, ...] = (route("GET", "/health", health, auth="none"),)

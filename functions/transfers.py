@@ -1,0 +1,47 @@
+"""The `transfers` function: move money between two accounts, and read a transfer back.
+
+`POST /transfers` needs an `Idempotency-Key`; the `transfer_funds` RPC enforces
+every rule (ownership, status, currency, funds, limits) and stores the outcome
+under the key, so a retry returns the first answer and never moves money twice.
+"""
+
+from __future__ import annotations
+
+from functions._core import Context, NotFound, Reply, Route, json_reply, route
+from functions._core._models import TransferCreate
+from functions._core._money import require_amount
+from functions._core._money_calls import transfer_reply
+from functions._core._public import TRANSFER_COLUMNS, transfer_public
+
+__all__ = ["ROUTES"]
+
+
+def create_transfer(ctx: Context) -> Reply:
+    key = ctx.idempotency_key()
+    request = ctx.body(TransferCreate)
+    require_amount(ctx.runtime.currencies, request.amount, request.currency)
+    args = {
+        "p_from_account_id": str(request.from_account_id),
+        "p_to_account_id": str(request.to_account_id),
+        "p_amount": request.amount,  # the exact decimal string; PostgREST casts it to numeric
+        "p_currency": request.currency,
+        "p_idempotency_key": key,
+        "p_description": request.description,
+    }
+    result = ctx.runtime.postgrest.rpc("transfer_funds", args, token=ctx.caller.token)
+    return transfer_reply(ctx, result)
+
+
+def get_transfer(ctx: Context) -> Reply:
+    transfer_id = ctx.uuid_param("transfer_id")
+    params = [("select", TRANSFER_COLUMNS), ("id", f"eq.{transfer_id}"), ("limit", "1")]
+    rows = ctx.runtime.postgrest.select("transfers", params, token=ctx.caller.token)
+    if not rows:
+        raise NotFound("no such transfer")
+    return json_reply(200, transfer_public(rows[0], ctx.runtime.currencies))
+
+
+ROUTES: tuple[Route, ...] = (
+    route("POST", "/transfers", create_transfer),
+    route("GET", "/transfers/{transfer_id}", get_transfer),
+)
