@@ -1,0 +1,204 @@
+"""Fixtures for unit tests: the functions through functions-framework's test client,
+PostgREST and the JWKS endpoint stubbed with respx, tokens minted locally."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import jwt
+import pytest
+import respx
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from functions._core import reset_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = str(ROOT / "functions" / "main.py")
+
+SUPABASE_URL = "http://supabase.test"
+REST = f"{SUPABASE_URL}/rest/v1"
+JWKS_URL = f"{SUPABASE_URL}/auth/v1/.well-known/jwks.json"
+ISSUER = f"{SUPABASE_URL}/auth/v1"
+SECRET = "unit-test-jwt-secret-that-is-long-enough-0123456789"
+ANON_KEY = "anon-key-for-unit-tests"
+SERVICE_KEY = "service-role-key-that-must-never-be-sent"
+ORIGIN = "https://app.example.com"
+USER_ID = "11111111-1111-4111-8111-111111111111"
+ACCOUNT_ID = "22222222-2222-4222-8222-222222222222"
+OTHER_ACCOUNT_ID = "33333333-3333-4333-8333-333333333333"
+TRANSFER_ID = "44444444-4444-4444-8444-444444444444"
+CURRENCIES = [
+    {"code": "USD", "exponent": 2},
+    {"code": "JPY", "exponent": 0},
+    {"code": "KWD", "exponent": 3},
+]
+
+
+@dataclass(frozen=True)
+class Keys:
+    es256: ec.EllipticCurvePrivateKey
+    rs256: rsa.RSAPrivateKey
+
+    def jwks(self) -> dict[str, Any]:
+        es = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.es256.public_key()))
+        rs = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rs256.public_key()))
+        es.update(kid="es-key", alg="ES256", use="sig")
+        rs.update(kid="rs-key", alg="RS256", use="sig")
+        return {"keys": [es, rs]}
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    return Keys(
+        es256=ec.generate_private_key(ec.SECP256R1()),
+        rs256=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": USER_ID,
+        "aud": "authenticated",
+        "exp": now + 600,
+        "iat": now,
+        "role": "authenticated",
+        "app_metadata": {"provider": "email"},
+        "user_metadata": {},
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def hs256_token(**overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), SECRET, algorithm="HS256")
+
+
+def admin_token() -> str:
+    return hs256_token(app_metadata={"provider": "email", "role": "admin"})
+
+
+def auth(token: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token or hs256_token()}"}
+
+
+def money_headers(key: str = "key-1", token: str | None = None) -> dict[str, str]:
+    return {**auth(token), "Idempotency-Key": key}
+
+
+def account_row(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": ACCOUNT_ID,
+        "account_number": "LB-0000-0001",
+        "owner_id": USER_ID,
+        "kind": "checking",
+        "currency": "USD",
+        "nickname": "main",
+        "status": "active",
+        "balance": 123456,
+        "overdraft_limit": 5000,
+        "version": 3,
+        "created_at": "2026-01-02T03:04:05.123456+00:00",
+        "updated_at": "2026-01-02T03:04:05.123456+00:00",
+    }
+    row.update(overrides)
+    return row
+
+
+def transfer_row(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": TRANSFER_ID,
+        "kind": "transfer",
+        "from_account_id": ACCOUNT_ID,
+        "to_account_id": OTHER_ACCOUNT_ID,
+        "amount": 1234,
+        "currency": "USD",
+        "description": "rent",
+        "status": "posted",
+        "initiated_by": USER_ID,
+        "created_at": "2026-01-02T03:04:05+00:00",
+        "replayed": False,
+    }
+    row.update(overrides)
+    return row
+
+
+def entry_row(entry_id: int, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": entry_id,
+        "transfer_id": str(uuid.UUID(int=entry_id)),
+        "account_id": ACCOUNT_ID,
+        "amount": -100,
+        "balance_after": 10_000 - 100 * entry_id,
+        "description": f"entry {entry_id}",
+        "counterparty_account_id": OTHER_ACCOUNT_ID,
+        "created_at": "2026-01-15T10:00:00+00:00",
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "ENVIRONMENT": "local",
+        "SUPABASE_URL": SUPABASE_URL,
+        "SUPABASE_ANON_KEY": ANON_KEY,
+        "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+        "SUPABASE_JWT_SECRET": SECRET,
+        "SUPABASE_JWT_ISSUER": ISSUER,
+        "CORS_ALLOWED_ORIGINS": f"{ORIGIN}, https://admin.example.com",
+        "POSTGREST_RETRY_BACKOFF_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("POSTGREST_URL", "SUPABASE_JWKS_URL", "MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    reset_runtime()
+    yield
+    reset_runtime()
+
+
+@pytest.fixture
+def upstream(keys: Keys) -> Iterator[respx.MockRouter]:
+    """PostgREST and the JWKS endpoint; tests add routes for what they call."""
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        router.get(f"{REST}/currencies", name="currencies").respond(json=CURRENCIES)
+        router.get(JWKS_URL, name="jwks").respond(json=keys.jwks())
+        yield router
+
+
+AppFactory = Callable[[str], FlaskClient]
+
+
+@pytest.fixture
+def app() -> AppFactory:
+    def make(target: str = "router") -> FlaskClient:
+        flask_app: Flask = functions_framework.create_app(target, MAIN)  # type: ignore[no-untyped-call]
+        return flask_app.test_client()
+
+    return make
+
+
+@pytest.fixture
+def client(app: AppFactory, upstream: respx.MockRouter) -> FlaskClient:
+    """The local router, with every function behind it."""
+    return app("router")
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details", "request_id"}
+    assert body["error"]["request_id"] == response.headers["X-Request-Id"]
+    error: dict[str, Any] = body["error"]
+    return error

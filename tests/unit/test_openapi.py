@@ -1,0 +1,52 @@
+"""The committed OpenAPI document is what the models generate."""
+
+from __future__ import annotations
+
+from functions import openapi
+from functions._core import _models
+
+
+def test_the_committed_openapi_document_is_up_to_date() -> None:
+    committed = openapi.DOCUMENT_PATH.read_text()
+    assert committed == openapi.render(), (
+        "functions/openapi.json is stale: regenerate it with "
+        "`make openapi` (python -m functions.openapi > functions/openapi.json)"
+    )
+
+
+def test_the_document_covers_every_route_of_every_function() -> None:
+    from functions import accounts, admin, health, transfers
+
+    document = openapi.build_document()
+    assert document["openapi"] == "3.1.0"
+    for module in (accounts, admin, health, transfers, openapi):
+        for route in module.ROUTES:
+            assert route.method.lower() in document["paths"][route.template], route.template
+
+
+def test_money_calls_document_the_idempotency_key_and_the_error_envelope() -> None:
+    document = openapi.build_document()
+    operation = document["paths"]["/transfers"]["post"]
+    names = {parameter["name"] for parameter in operation["parameters"]}
+    assert "Idempotency-Key" in names
+    assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"]
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
+    assert document["components"]["schemas"]["ErrorBody"]["properties"]["error"]
+    amount = document["components"]["schemas"]["TransferCreate"]["properties"]["amount"]
+    assert amount["type"] == "string"
+
+
+def test_request_models_refuse_extra_fields_and_bound_every_string() -> None:
+    for model in (
+        _models.AccountCreate,
+        _models.AccountUpdate,
+        _models.TransferCreate,
+        _models.AdminCashMovement,
+    ):
+        schema = model.model_json_schema()
+        assert schema["additionalProperties"] is False
+        for name, prop in schema["properties"].items():
+            options = prop.get("anyOf", [prop])
+            for option in options:
+                if option.get("type") == "string" and option.get("format") != "uuid":
+                    assert "maxLength" in option or "enum" in option, (model.__name__, name)
