@@ -1,0 +1,145 @@
+"""Cold start: process start to first answered request, the function beside hello world.
+
+Each run spawns a fresh `functions-framework` process and polls its port with
+a plain HTTP request every few milliseconds; any HTTP answer (even a 401 or a
+404) counts, because functions-framework imports the target before it listens,
+so an answer means the function is loaded and serving. The server is started
+with the same command line and mode as the stack's own functions server, so
+the function and the hello world differ only in what they import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO_SOURCE = ROOT / "bench" / "hello" / "main.py"
+FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
+TIMEOUT_SECONDS = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(port: int, path: str) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", path)
+        connection.getresponse().read()
+    except OSError:
+        return False
+    finally:
+        connection.close()
+    return True
+
+
+def _server_mode(stack: Any) -> tuple[bool, list[str]]:
+    """Whether the stack's functions server runs in ASGI mode, and extra flags it got."""
+    pid_file = stack.run_dir / "functions.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+    except (OSError, ValueError, IndexError):
+        return False, []
+    asgi = "--asgi" in argv or any(
+        item.split("=", 1)[0] == "FUNCTION_USE_ASGI" and item.split("=", 1)[1] not in ("", "0")
+        for item in environ
+        if "=" in item
+    )
+    keep = [arg for arg in argv if arg == "--debug"]
+    return asgi, keep
+
+
+def once(
+    source: Path, target: str, *, asgi: bool, flags: list[str], env: dict[str, str], path: str
+) -> float:
+    """Milliseconds from spawning the server to its first HTTP answer."""
+    port = _free_port()
+    argv = [
+        str(Path(sys.executable).parent / "functions-framework"),
+        f"--target={target}",
+        f"--source={source}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        *(["--asgi"] if asgi else []),
+        *flags,
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        while time.perf_counter() - started < TIMEOUT_SECONDS:
+            if _answers(port, path):
+                return (time.perf_counter() - started) * 1000
+            if process.poll() is not None:
+                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"{target} exited at start:\n{error[-2000:]}")
+            time.sleep(0.005)
+        raise RuntimeError(f"{target} did not answer within {TIMEOUT_SECONDS} s")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        if process.stderr:
+            process.stderr.close()
+
+
+def measure_all(stack: Any, settings: Any, skipped: list[str]) -> dict[str, Any]:
+    asgi, flags = _server_mode(stack)
+    env = {**os.environ, **stack.env()}
+    if asgi:
+        env.pop("FUNCTION_USE_ASGI", None)  # the flag says it once, explicitly
+    runs = settings.cold_start_runs
+    cases = [("hello", HELLO_SOURCE, "hello_async" if asgi else "hello", "/")]
+    if FUNCTIONS_SOURCE.exists():
+        cases.append(("transfers", FUNCTIONS_SOURCE, "transfers", "/transfers"))
+    else:
+        skipped.append("cold start of transfers: functions/main.py does not exist yet")
+    found: dict[str, Any] = {"mode": "asgi" if asgi else "flask", "runs": runs}
+    # Interleave the two so drift on the machine hits both alike.
+    samples: dict[str, list[float]] = {name: [] for name, *_ in cases}
+    for _ in range(runs):
+        for name, source, target, path in cases:
+            try:
+                samples[name].append(
+                    once(source, target, asgi=asgi, flags=flags, env=env, path=path)
+                )
+            except RuntimeError as error:
+                skipped.append(f"cold start of {name}: {error}")
+                samples[name] = []
+                break
+    for name, values in samples.items():
+        if values:
+            found[name] = {
+                "median_ms": round(statistics.median(values), 1),
+                "samples_ms": [round(value, 1) for value in values],
+            }
+    settings.log(
+        f"  cold start ({found['mode']}): "
+        + ", ".join(f"{name} {found[name]['median_ms']} ms" for name in samples if name in found)
+    )
+    return found

@@ -1,0 +1,153 @@
+"""Bench users for the ledger scenarios: users, funded accounts, tokens.
+
+Made in SQL in one go, as the platform would: `auth.users` rows, one checking
+account each opened through `public.open_account` as that user (the JWT
+claims set as PostgREST sets them), funded through `public.admin_deposit` as
+`postgres` (the dashboard's role). Their per-user limits are raised through
+the ledger's own settings so the load measures transfers, not refusals. The
+pgbench script finds an account and its owner's claims by number in
+`bench_fixture.accounts`, a schema PostgREST does not expose.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import _stack
+from bench._database import psql, query_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+LEDGER_SCRIPT = ROOT / "sql" / "bench" / "transfer_funds.sql"
+DRAFT_SCRIPT = Path(__file__).resolve().parent / "sql" / "transfer_funds.sql"
+CURRENCY = "USD"
+FUNDING = "1000000000.00"  # major units per account: no bench run can drain it at 0.01 a time
+
+
+@dataclass(frozen=True)
+class BenchAccount:
+    number: int
+    user_id: str
+    account_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Fixture:
+    accounts: list[BenchAccount]
+    currency: str
+
+
+def missing(stack: Any) -> str:
+    rows = query_rows(
+        stack,
+        "select string_agg(name, ', ') from unnest(array['transfer_funds', 'open_account', "
+        "'admin_deposit']) as name where to_regproc('public.' || name) is null",
+    )
+    names = rows[0][0] if rows and rows[0] else ""
+    return f"public.{names} not in the database yet" if names else ""
+
+
+def _claims(user_id: str, email: str) -> dict[str, Any]:
+    return {
+        "sub": user_id,
+        "role": "authenticated",
+        "aud": "authenticated",
+        "email": email,
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {},
+    }
+
+
+def prepare(stack: Any, count: int) -> Fixture:
+    tag = uuid.uuid4().hex[:8]
+    users = [(str(uuid.uuid4()), f"bench-{tag}-{n}@bench.example") for n in range(1, count + 1)]
+    rows = "\n".join(
+        f"{n}\t{user_id}\t{email}\t{json.dumps(_claims(user_id, email))}"
+        for n, (user_id, email) in enumerate(users, start=1)
+    )
+    sql = _SETUP_SQL.replace("@ROWS@", rows).replace("@CURRENCY@", CURRENCY)
+    sql = sql.replace("@FUNDING@", FUNDING)
+    psql(stack, input=sql)
+    _raise_limits(stack)
+    found = query_rows(
+        stack, "select n, user_id, account_id from bench_fixture.accounts order by n"
+    )
+    stack_module = _stack.load()
+    accounts = []
+    for (number, user_id, account_id), (_, email) in zip(found, users, strict=True):
+        record = {
+            "id": user_id,
+            "email": email,
+            "app_metadata": _claims(user_id, email)["app_metadata"],
+            "user_metadata": {},
+        }
+        token = stack_module.mint_token(stack, record, lifetime_seconds=6 * 3600)
+        accounts.append(BenchAccount(int(number), user_id, account_id, token))
+    return Fixture(accounts=accounts, currency=CURRENCY)
+
+
+def _raise_limits(stack: Any) -> None:
+    """Lift the per-user rate limit and daily outgoing limit for the bench users.
+
+    Filled in against the ledger's migrations once they land.
+    """
+
+
+def pgbench_script(fixture: Fixture) -> tuple[Path, dict[str, str | int]]:
+    """The ledger engineer's script when it exists, else this harness's draft."""
+    script = DRAFT_SCRIPT
+    return script, {"accounts": len(fixture.accounts), "currency": fixture.currency}
+
+
+def cleanup(stack: Any) -> None:
+    """Drop the lookup table (the bench users and their ledger rows stay, as any user's would)."""
+    psql(stack, "-c", "drop schema if exists bench_fixture cascade")
+
+
+_SETUP_SQL = r"""
+begin;
+create schema if not exists bench_fixture;
+revoke all on schema bench_fixture from public;
+drop table if exists bench_fixture.accounts;
+create table bench_fixture.accounts (
+  n integer primary key,
+  user_id uuid not null,
+  email text not null,
+  claims text not null,
+  account_id uuid
+);
+copy bench_fixture.accounts (n, user_id, email, claims) from stdin;
+@ROWS@
+\.
+insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
+                        raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+select '00000000-0000-0000-0000-000000000000', user_id, 'authenticated', 'authenticated',
+       email, now(), (claims::jsonb) -> 'app_metadata', '{}'::jsonb, now(), now()
+  from bench_fixture.accounts;
+
+do $$
+declare
+  r record;
+  opened jsonb;
+begin
+  for r in select n, claims from bench_fixture.accounts order by n loop
+    perform set_config('request.jwt.claims', r.claims, true);
+    perform set_config('role', 'authenticated', true);
+    opened := public.open_account('@CURRENCY@', 'checking', 'bench');
+    perform set_config('role', 'postgres', true);
+    update bench_fixture.accounts set account_id = (opened ->> 'id')::uuid where n = r.n;
+  end loop;
+  perform set_config('request.jwt.claims', '', true);
+end;
+$$;
+
+select count(public.admin_deposit(account_id, @FUNDING@, '@CURRENCY@', 'bench funding',
+                                  'bench-funding-' || account_id::text))
+  from bench_fixture.accounts;
+commit;
+vacuum analyze bench_fixture.accounts;
+"""

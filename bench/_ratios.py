@@ -1,0 +1,74 @@
+"""The target ratios of issue 6, computed from one run's results.
+
+Each ratio uses the highest concurrency the run measured (16 for make bench)
+and the uniform pattern unless it is about the hot account. A ratio whose
+inputs were not measured is None, never a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench._latency import LoadResult
+
+# name: (target, "min" when the ratio must reach it, "max" when it must stay under it)
+TARGETS: dict[str, tuple[float, str]] = {
+    "sql_vs_minimal": (0.8, "min"),
+    "hot_vs_uniform": (0.5, "min"),
+    "function_cpu_vs_postgrest": (1.0, "max"),
+    "function_added_p50_ms": (2.0, "max"),
+    "cold_start_vs_hello": (1.5, "max"),
+}
+
+
+def find(results: list[LoadResult], scenario: str, mode: str, clients: int) -> LoadResult | None:
+    for result in results:
+        if (result.scenario, result.mode, result.concurrency) == (scenario, mode, clients):
+            return result
+    return None
+
+
+def _top(results: list[LoadResult], scenario: str) -> int:
+    return max((r.concurrency for r in results if r.scenario == scenario), default=0)
+
+
+def _divide(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def compute(results: list[LoadResult], cold_start: dict[str, Any]) -> dict[str, float | None]:
+    top = _top(results, "transfer_funds_sql")
+    sql_uniform = find(results, "transfer_funds_sql", "uniform", top)
+    sql_hot = find(results, "transfer_funds_sql", "hot", top)
+    minimal = find(results, "minimal", "uniform", top)
+    function_top = find(results, "function", "uniform", _top(results, "function"))
+    function_one = find(results, "function", "uniform", 1)
+    rest_one = find(results, "postgrest_rpc", "uniform", 1)
+    added = None
+    if function_one and rest_one:
+        added = round(function_one.p50_ms - rest_one.p50_ms, 3)
+    cpu_ratio = None
+    if function_top:
+        cpu_ratio = _divide(
+            function_top.cpu_ms_per_tx.get("functions"), function_top.cpu_ms_per_tx.get("postgrest")
+        )
+    return {
+        "sql_vs_minimal": _divide(sql_uniform and sql_uniform.tps, minimal and minimal.tps),
+        "hot_vs_uniform": _divide(sql_hot and sql_hot.tps, sql_uniform and sql_uniform.tps),
+        "function_cpu_vs_postgrest": cpu_ratio,
+        "function_added_p50_ms": added,
+        "cold_start_vs_hello": _divide(
+            cold_start.get("transfers", {}).get("median_ms"),
+            cold_start.get("hello", {}).get("median_ms"),
+        ),
+    }
+
+
+def verdict(name: str, value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    target, kind = TARGETS[name]
+    met = value >= target if kind == "min" else value <= target
+    return "met" if met else "missed"

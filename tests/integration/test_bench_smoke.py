@@ -1,0 +1,68 @@
+"""The benchmark harness runs end to end, briefly, so it cannot rot.
+
+Every scenario of `make bench` once, for one second at one concurrency, on the
+session's test stack; the figures mean nothing at this length, only that each
+scenario served transactions and the numbers are sane. Reports go to tmp_path,
+never to bench/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import pytest
+
+from bench import _database, _ledger, _report
+from bench._ratios import TARGETS
+from bench._scenarios import Settings, run_all
+
+pytestmark = pytest.mark.integration
+
+
+def _expected_scenarios(stack: Any) -> set[str]:
+    expected = {"floor", "tpcb", "minimal"}
+    if not _ledger.missing(stack.config):
+        expected |= {"transfer_funds_sql", "postgrest_rpc"}
+        if (stack.config.run_dir / "functions.pid").exists():
+            expected.add("function")
+    return expected
+
+
+def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: Any) -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("the HTTP scenarios need wrk: apt-get install wrk")
+    settings = Settings(
+        work_dir=tmp_path / "work",
+        seconds=1,
+        concurrencies=(4,),
+        http_concurrencies=(1,),
+        tpcb_scale=1,
+        floor_rows=1_000,
+        accounts=20,
+        cold_start_runs=1,
+        log=lambda line: None,
+    )
+    try:
+        report = run_all(stack.config, settings)
+    finally:
+        _database.drop_bench_databases(stack.config)
+        _ledger.cleanup(stack.config)
+
+    measured = {result["scenario"] for result in report["results"]}
+    assert measured == _expected_scenarios(stack), report["skipped"]
+    for result in report["results"]:
+        assert result["transactions"] > 0, result
+        assert result["failures"] == 0, result
+        assert result["tps"] > 0, result
+        assert 0 < result["p50_ms"] <= result["p99_ms"] < 5_000, result
+        assert all(value >= 0 for value in result["cpu_ms_per_tx"].values()), result
+        assert result["cpu_ms_per_tx"]["postgres"] > 0, result
+    assert report["cold_start"]["hello"]["median_ms"] > 0
+    assert set(report["ratios"]) == set(TARGETS)
+
+    written = _report.write_all(report, tmp_path / "results", dated=False)
+    assert json.loads((tmp_path / "results" / "latest.json").read_text())["ratios"]
+    assert (tmp_path / "results" / "latest.png").read_bytes().startswith(b"\x89PNG")
+    assert "| minimal transfer (sql) | uniform | 4 |" in written[0].read_text()
