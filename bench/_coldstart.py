@@ -122,16 +122,19 @@ def measure_all(stack: Any, settings: Any, skipped: list[str]) -> dict[str, Any]
     found: dict[str, Any] = {"mode": "asgi" if asgi else "flask", "runs": runs}
     # Interleave the two so drift on the machine hits both alike.
     samples: dict[str, list[float]] = {name: [] for name, *_ in cases}
+    failed: set[str] = set()
     for _ in range(runs):
         for name, source, target, path in cases:
+            if name in failed:
+                continue
             try:
                 samples[name].append(
                     once(source, target, asgi=asgi, flags=flags, env=env, path=path)
                 )
             except RuntimeError as error:
                 skipped.append(f"cold start of {name}: {error}")
+                failed.add(name)
                 samples[name] = []
-                break
     for name, values in samples.items():
         if values:
             found[name] = {

@@ -6,7 +6,7 @@ unless STACK_BENCH_*_PORT say otherwise, so it never touches `make run`'s or
 bench/results/latest.{md,json,png} and a dated copy, refreshes the README's
 bench section when its markers exist, and stops the stack.
 
-Environment: BENCH_SECONDS (default 15) per run, BENCH_TPCB_SCALE (50),
+Environment: BENCH_SECONDS (default 15) per run, BENCH_TPCB_SCALE (100),
 BENCH_ACCOUNTS (1000), BENCH_COLD_START_RUNS (5), BENCH_KEEP_STACK=1 to leave
 the stack running afterwards.
 """
@@ -43,7 +43,7 @@ def settings_from_env() -> _scenarios.Settings:
     return _scenarios.Settings(
         work_dir=RESULTS / "tmp",
         seconds=_int_env("BENCH_SECONDS", 15),
-        tpcb_scale=_int_env("BENCH_TPCB_SCALE", 50),
+        tpcb_scale=_int_env("BENCH_TPCB_SCALE", 100),
         accounts=_int_env("BENCH_ACCOUNTS", 1000),
         cold_start_runs=_int_env("BENCH_COLD_START_RUNS", 5),
         log=lambda line: print(line, flush=True),
