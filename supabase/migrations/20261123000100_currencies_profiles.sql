@@ -1,0 +1,124 @@
+-- Currencies, profiles and the private schema the ledger's internals live in.
+--
+-- Why: every amount in the ledger is an integer of minor units, so the
+-- currency table (ISO 4217 code and exponent) is what turns "12.34" into 1234
+-- and refuses "12.345" instead of rounding it. The same row carries the
+-- per-currency limits a transfer is held to, because they are read on every
+-- transfer anyway and a second lookup would cost every call.
+--
+-- `private` is a schema PostgREST does not expose (config.toml exposes only
+-- `public`): the security definer functions live there, reached only through
+-- thin `security invoker` functions in `public`. Roles that call those
+-- wrappers need `usage` on it; nobody can reach it over HTTP, because
+-- PostgREST refuses any schema outside its `db-schemas`.
+
+create schema if not exists private;
+revoke all on schema private from public;
+grant usage on schema private to authenticated, service_role;
+
+-- Roles come from app_metadata only: users can edit their own user_metadata.
+-- Stable and tiny so policies can call it as `(select private.is_admin())`,
+-- evaluated once per statement.
+create function private.is_admin()
+returns boolean
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce((auth.jwt() -> 'app_metadata' ->> 'role') = 'admin', false)
+$$;
+
+-- Bank staff: an admin's token, the service_role key, or the dashboard (no
+-- token at all, logged in as postgres). Called from security definer
+-- functions, where current_user is always the owner, so the dashboard is
+-- recognised by session_user: PostgREST always logs in as `authenticator`.
+create function private.is_staff()
+returns boolean
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.is_admin()
+      or coalesce(auth.role() = 'service_role', false)
+      or (auth.jwt() is null and session_user in ('postgres', 'supabase_admin'))
+$$;
+
+revoke execute on function private.is_admin(), private.is_staff() from public;
+grant execute on function private.is_admin(), private.is_staff() to authenticated, service_role;
+
+-- Currencies ------------------------------------------------------------------
+create table public.currencies (
+  code text primary key check (code ~ '^[A-Z]{3}$'),
+  exponent smallint not null check (exponent between 0 and 4),
+  name text not null check (char_length(name) between 1 and 64),
+  -- The largest single transfer a customer may send, in minor units.
+  max_transfer_minor bigint not null check (max_transfer_minor > 0),
+  -- What one user may send in this currency per UTC day, in minor units.
+  daily_outgoing_limit_minor bigint not null check (daily_outgoing_limit_minor > 0),
+  -- How many transfers one user may start in this currency per minute.
+  transfers_per_minute integer not null check (transfers_per_minute > 0)
+);
+
+alter table public.currencies enable row level security;
+
+revoke all on table public.currencies from anon, authenticated, service_role;
+grant select on table public.currencies to anon, authenticated, service_role;
+
+create policy "Visitors can read currencies"
+  on public.currencies for select to anon
+  using (true);
+
+create policy "Signed-in users can read currencies"
+  on public.currencies for select to authenticated
+  using (true);
+
+insert into public.currencies
+  (code, exponent, name, max_transfer_minor, daily_outgoing_limit_minor, transfers_per_minute)
+values
+  ('USD', 2, 'US Dollar',        100000000,  500000000, 600),
+  ('EUR', 2, 'Euro',             100000000,  500000000, 600),
+  ('GBP', 2, 'Pound Sterling',   100000000,  500000000, 600),
+  ('JPY', 0, 'Yen',              100000000,  500000000, 600),
+  ('KWD', 3, 'Kuwaiti Dinar',    300000000, 1500000000, 600);
+
+-- Profiles --------------------------------------------------------------------
+-- One per auth.users row, made by Supabase Auth's insert through the trigger
+-- below, so every account owner is a known user.
+create table public.profiles (
+  id uuid primary key references auth.users (id) on delete cascade,
+  email text check (char_length(email) <= 320),
+  created_at timestamptz not null default now()
+);
+
+alter table public.profiles enable row level security;
+
+revoke all on table public.profiles from anon, authenticated, service_role;
+grant select on table public.profiles to authenticated, service_role;
+
+create policy "Users can read their own profile and admins every profile"
+  on public.profiles for select to authenticated
+  using (id = (select auth.uid()) or (select private.is_admin()));
+
+-- Security definer: Supabase Auth's role inserts into auth.users and has no
+-- rights on public.profiles.
+create function private.create_profile_for_new_user()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.profiles (id, email)
+  values (new.id, new.email)
+  on conflict (id) do nothing;
+  return new;
+end;
+$$;
+
+revoke execute on function private.create_profile_for_new_user() from public;
+
+create trigger on_auth_user_created
+  after insert on auth.users
+  for each row execute function private.create_profile_for_new_user();

@@ -1,0 +1,120 @@
+-- Accounts: customers' checking and savings accounts and the bank's own system
+-- accounts, one cash account per currency.
+--
+-- Why this shape: the balance is stored on the row (bigint minor units) so a
+-- transfer checks funds by reading one locked row, and `version` counts the
+-- entries posted to the account, so entries can prove they are contiguous.
+-- Both change only through the ledger's posting function (see the ledger and
+-- guard migrations). A customer account may not go below minus its overdraft
+-- limit; that is a check constraint as well as a check in transfer_funds, so
+-- not even a bug in a function can break it. System accounts (owner_id null)
+-- may go negative: the cash account is the bank's side of every deposit.
+--
+-- System accounts are named by `system_purpose` and unique per currency and
+-- purpose, so a later migration adds e.g. 'loan_funding' accounts with one
+-- insert and finds them with `private.system_account(currency, purpose)`.
+--
+-- Account numbers are ten digits: an eight-digit serial from a sequence and
+-- two ISO 7064 MOD 97-10 check digits (as in IBAN), so the whole number mod
+-- 97 is 1 and a mistyped digit or swapped pair is caught.
+
+create sequence private.account_number_seq as bigint start with 10000001 maxvalue 99999999;
+
+create function private.next_account_number()
+returns text
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select serial::text || lpad((98 - (serial * 100) % 97)::text, 2, '0')
+    from (select nextval('private.account_number_seq') as serial) as next
+$$;
+
+revoke execute on function private.next_account_number() from public;
+
+create table public.accounts (
+  id uuid primary key default gen_random_uuid(),
+  account_number text not null unique
+    default private.next_account_number()
+    check (account_number ~ '^[0-9]{10}$' and account_number::numeric % 97 = 1),
+  owner_id uuid references public.profiles (id),
+  kind text not null check (kind in ('checking', 'savings', 'system')),
+  system_purpose text check (system_purpose ~ '^[a-z_]{1,32}$'),
+  currency text not null references public.currencies (code),
+  status text not null default 'active' check (status in ('active', 'frozen', 'closed')),
+  balance bigint not null default 0,
+  overdraft_limit bigint not null default 0 check (overdraft_limit >= 0),
+  version bigint not null default 0 check (version >= 0),
+  nickname text check (char_length(nickname) <= 64),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint accounts_owner_matches_kind check (
+    (kind = 'system') = (owner_id is null)
+    and (kind = 'system') = (system_purpose is not null)
+  ),
+  constraint accounts_balance_within_overdraft check (
+    kind = 'system' or balance >= -overdraft_limit
+  )
+);
+
+comment on column public.accounts.balance is
+  'Minor units. Equals the sum of the account''s entries; changed only by the ledger''s posting function.';
+comment on column public.accounts.version is
+  'The number of entries posted to the account; entries carry 1..version.';
+
+-- The policies filter on owner_id; the system account lookup on (currency, purpose).
+create index accounts_owner_id_idx on public.accounts (owner_id);
+create unique index accounts_system_purpose_key
+  on public.accounts (currency, system_purpose) where kind = 'system';
+
+alter table public.accounts enable row level security;
+
+revoke all on table public.accounts from anon, authenticated, service_role;
+grant select on table public.accounts to authenticated, service_role;
+
+create policy "Owners can read their accounts and admins every account"
+  on public.accounts for select to authenticated
+  using (owner_id = (select auth.uid()) or (select private.is_admin()));
+
+-- Nobody inserts, updates or deletes accounts through PostgREST: no grant, so
+-- no policy. open_account, rename_account and the admin functions do it.
+
+create function private.system_account(p_currency text, p_purpose text)
+returns uuid
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select id from public.accounts
+   where kind = 'system' and currency = p_currency and system_purpose = p_purpose
+$$;
+
+revoke execute on function private.system_account(text, text) from public;
+
+-- The bank's cash account in every currency, made with the currency: a row
+-- added to `currencies` later (from the dashboard, or by a test) gets its own.
+create function private.create_cash_account_for_currency()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.accounts (kind, system_purpose, currency, nickname)
+  values ('system', 'cash', new.code, new.code || ' cash');
+  return new;
+end;
+$$;
+
+revoke execute on function private.create_cash_account_for_currency() from public;
+
+create trigger currencies_create_cash_account
+  after insert on public.currencies
+  for each row execute function private.create_cash_account_for_currency();
+
+insert into public.accounts (kind, system_purpose, currency, nickname)
+select 'system', 'cash', code, code || ' cash'
+  from public.currencies
+ order by code;

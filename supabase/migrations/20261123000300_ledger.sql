@@ -1,0 +1,327 @@
+-- The ledger proper: transfers, their entries, idempotency records and the
+-- per-user transfer counters, plus the one function that writes postings.
+--
+-- Why: double entry. Every movement of money is one `transfers` row and two
+-- `entries` rows whose amounts sum to zero; deposits and withdrawals move
+-- money against the bank's system cash account, so they are transfers too.
+-- Each entry records the balance it left and the account version it
+-- produced, so an account's history can be checked row by row (sql/checks).
+-- Entries and transfers are append-only (guard migration).
+--
+-- Idempotency records are keyed by (caller, key) and hold a sha256 of the
+-- canonical request. A success stores the transfer's id (the reply is rebuilt
+-- from the transfer row, so first answer and replay cannot differ); a
+-- business failure stores the error object and its HTTP status, so a retry
+-- can never turn a refusal into a transfer. Callers without a user (the
+-- service_role key, the dashboard) share the nil uuid: "the bank".
+--
+-- transfer_limits holds one row per (user, currency): what the user sent
+-- today (UTC) and a fixed one-minute window counter for the rate limit. One
+-- upsert per transfer maintains both, so the limits hold across every
+-- function instance without a second round trip.
+--
+-- Foreign keys from idempotency records to transfers are left out on
+-- purpose: the record is claimed (inserted) before the transfer exists, and a
+-- deferred constraint would cost every transfer a commit-time check;
+-- sql/checks/06 verifies the link instead.
+
+create table public.transfers (
+  id uuid primary key default gen_random_uuid(),
+  kind text not null check (kind in ('transfer', 'deposit', 'withdrawal')),
+  from_account_id uuid not null references public.accounts (id),
+  to_account_id uuid not null references public.accounts (id),
+  amount bigint not null check (amount > 0),
+  -- The currency of both accounts (each references currencies); no foreign key
+  -- of its own, which would cost every transfer a lookup proving nothing new.
+  currency text not null,
+  description text check (char_length(description) <= 280),
+  status text not null default 'posted' check (status = 'posted'),
+  -- auth.uid() of whoever started it; null for the dashboard and service_role.
+  initiated_by uuid,
+  created_at timestamptz not null default now(),
+  constraint transfers_between_two_accounts check (from_account_id <> to_account_id)
+);
+
+-- The policies filter on both sides.
+create index transfers_from_account_id_idx on public.transfers (from_account_id);
+create index transfers_to_account_id_idx on public.transfers (to_account_id);
+
+alter table public.transfers enable row level security;
+
+revoke all on table public.transfers from anon, authenticated, service_role;
+grant select on table public.transfers to authenticated, service_role;
+
+create policy "Parties can read their transfers and admins every transfer"
+  on public.transfers for select to authenticated
+  using (
+    from_account_id in (select id from public.accounts where owner_id = (select auth.uid()))
+    or to_account_id in (select id from public.accounts where owner_id = (select auth.uid()))
+    or (select private.is_admin())
+  );
+
+create table public.entries (
+  id bigint generated always as identity primary key,
+  transfer_id uuid not null references public.transfers (id),
+  account_id uuid not null references public.accounts (id),
+  amount bigint not null check (amount <> 0),
+  balance_after bigint not null,
+  account_version bigint not null check (account_version > 0),
+  description text check (char_length(description) <= 280),
+  -- The other side of the transfer, copied so a statement line needs no join.
+  counterparty_account_id uuid not null,
+  created_at timestamptz not null default now(),
+  constraint entries_one_per_account_version unique (account_id, account_version)
+);
+
+-- Keyset paging per account (order=id.desc) and the policy's account_id filter.
+create index entries_account_id_id_idx on public.entries (account_id, id);
+create index entries_transfer_id_idx on public.entries (transfer_id);
+
+alter table public.entries enable row level security;
+
+revoke all on table public.entries from anon, authenticated, service_role;
+grant select on table public.entries to authenticated, service_role;
+
+create policy "Owners can read their accounts' entries and admins every entry"
+  on public.entries for select to authenticated
+  using (
+    account_id in (select id from public.accounts where owner_id = (select auth.uid()))
+    or (select private.is_admin())
+  );
+
+create table public.idempotency_records (
+  caller_id uuid not null,
+  key text not null check (char_length(key) between 1 and 255),
+  request_hash bytea not null,
+  http_status smallint not null,
+  -- Set on success: the reply is the transfer row.
+  transfer_id uuid,
+  -- Set on a stored business failure: {"code", "message", "details", "hint"}.
+  result jsonb,
+  created_at timestamptz not null default now(),
+  primary key (caller_id, key),
+  constraint idempotency_records_one_outcome check ((transfer_id is null) <> (result is null))
+);
+
+alter table public.idempotency_records enable row level security;
+
+revoke all on table public.idempotency_records from anon, authenticated, service_role;
+grant select on table public.idempotency_records to authenticated, service_role;
+
+create policy "Callers can read their idempotency records, admins all of them"
+  on public.idempotency_records for select to authenticated
+  using (caller_id = (select auth.uid()) or (select private.is_admin()));
+
+create table public.transfer_limits (
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  -- Written only by transfer_funds, after it has read the currency row.
+  currency text not null,
+  day date not null,
+  outgoing_minor bigint not null check (outgoing_minor >= 0),
+  window_started_at timestamptz not null,
+  window_count integer not null check (window_count >= 0),
+  primary key (user_id, currency)
+);
+
+alter table public.transfer_limits enable row level security;
+
+revoke all on table public.transfer_limits from anon, authenticated, service_role;
+grant select on table public.transfer_limits to authenticated, service_role;
+
+create policy "Users can read their transfer limits and admins everyone's"
+  on public.transfer_limits for select to authenticated
+  using (user_id = (select auth.uid()) or (select private.is_admin()));
+
+-- Money helpers ----------------------------------------------------------------
+
+-- The error object a money-moving RPC stores and returns for a business
+-- failure: the same four fields PostgREST gives a raised error.
+create function private.error_object(p_code text, p_message text, p_details text default null)
+returns jsonb
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object('code', p_code, 'message', p_message, 'details', p_details, 'hint', null)
+$$;
+
+-- Raise a validation error (BK009) naming the parameter in `details`.
+create function private.raise_invalid(p_parameter text, p_message text)
+returns void
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  raise exception using errcode = 'BK009', message = p_message, detail = p_parameter;
+end;
+$$;
+
+-- Major units to minor units for a currency of `p_exponent` decimals,
+-- refusing (never rounding) an amount that is missing, not positive, has more
+-- decimals than the currency, or does not fit a bigint: BK009 on p_amount.
+create function private.minor_units(p_amount numeric, p_exponent smallint)
+returns bigint
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_minor numeric := p_amount * (10::numeric ^ p_exponent);
+begin
+  if p_amount is null then
+    perform private.raise_invalid('p_amount', 'amount is required');
+  end if;
+  if p_amount <= 0 then
+    perform private.raise_invalid('p_amount', format('amount (%s) must be greater than zero', p_amount));
+  end if;
+  if v_minor <> trunc(v_minor) then
+    perform private.raise_invalid('p_amount',
+      format('amount (%s) has more than %s decimal places', p_amount, p_exponent));
+  end if;
+  if v_minor > 9223372036854775807 then
+    perform private.raise_invalid('p_amount', format('amount (%s) is too large', p_amount));
+  end if;
+  return v_minor::bigint;
+end;
+$$;
+
+-- The one place that writes the ledger. The caller has already claimed the
+-- idempotency key, locked both accounts (`for no key update`, in id order),
+-- and checked every rule, so this cannot fail on a business rule: it updates
+-- both balances and versions in one statement, inserts the transfer and its
+-- two entries, and returns the transfer row. `ledger.posting` is on only
+-- around these writes; the guard triggers let balances change and entries be
+-- inserted only while it is on.
+create function private.post_transfer(
+  p_transfer_id uuid,
+  p_kind text,
+  p_from public.accounts,
+  p_to public.accounts,
+  p_amount_minor bigint,
+  p_description text,
+  p_initiated_by uuid
+)
+returns public.transfers
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_transfer public.transfers;
+  v_posting text;
+begin
+  v_posting := set_config('ledger.posting', 'on', true);
+
+  update public.accounts
+     set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
+         version = version + 1,
+         updated_at = now()
+   where id in (p_from.id, p_to.id);
+
+  insert into public.transfers
+    (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
+  values
+    (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
+     p_initiated_by)
+  returning * into v_transfer;
+
+  insert into public.entries
+    (transfer_id, account_id, amount, balance_after, account_version, description,
+     counterparty_account_id)
+  values
+    (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
+     p_from.version + 1, p_description, p_to.id),
+    (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
+     p_to.version + 1, p_description, p_from.id);
+
+  v_posting := set_config('ledger.posting', 'off', true);
+  return v_transfer;
+end;
+$$;
+
+-- Claim an idempotency key. True when this call is the first with the key;
+-- false when a record exists (a concurrent first call has committed by then:
+-- the unique index made this insert wait for it).
+create function private.claim_idempotency_key(
+  p_caller_id uuid, p_key text, p_request_hash bytea, p_transfer_id uuid
+)
+returns boolean
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
+  values (p_caller_id, p_key, p_request_hash, 201, p_transfer_id)
+  on conflict do nothing;
+  return found;
+end;
+$$;
+
+-- The stored outcome for a key already used: the transfer with
+-- "replayed": true, or the stored failure with its HTTP status. The same key
+-- with a different request is a conflict, raised (never stored).
+create function private.replay_idempotency_key(
+  p_caller_id uuid, p_key text, p_request_hash bytea
+)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_record public.idempotency_records;
+begin
+  select * into strict v_record
+    from public.idempotency_records
+   where caller_id = p_caller_id and key = p_key;
+  if v_record.request_hash <> p_request_hash then
+    raise exception using
+      errcode = 'BK006',
+      message = format('idempotency key (%s) was already used for a different request', p_key),
+      detail = p_key;
+  end if;
+  if v_record.transfer_id is not null then
+    return (select to_jsonb(t) || '{"replayed": true}'::jsonb
+              from public.transfers as t where t.id = v_record.transfer_id);
+  end if;
+  perform set_config('response.status', v_record.http_status::text, true);
+  return v_record.result || '{"replayed": true}'::jsonb;
+end;
+$$;
+
+-- Store a business failure under the claimed key and answer it: PostgREST
+-- sends the returned object with `response.status`, and the transaction
+-- commits only the idempotency record.
+create function private.refuse(
+  p_caller_id uuid, p_key text, p_code text, p_http_status smallint, p_message text,
+  p_details text default null
+)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_error jsonb := private.error_object(p_code, p_message, p_details);
+begin
+  update public.idempotency_records
+     set http_status = p_http_status, transfer_id = null, result = v_error
+   where caller_id = p_caller_id and key = p_key;
+  perform set_config('response.status', p_http_status::text, true);
+  return v_error || '{"replayed": false}'::jsonb;
+end;
+$$;
+
+revoke execute on function
+  private.error_object(text, text, text),
+  private.raise_invalid(text, text),
+  private.minor_units(numeric, smallint),
+  private.post_transfer(uuid, text, public.accounts, public.accounts, bigint, text, uuid),
+  private.claim_idempotency_key(uuid, text, bytea, uuid),
+  private.replay_idempotency_key(uuid, text, bytea),
+  private.refuse(uuid, text, text, smallint, text, text)
+from public;

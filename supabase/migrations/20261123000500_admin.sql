@@ -1,0 +1,270 @@
+-- Staff functions: cash deposits and withdrawals, freezing and unfreezing.
+--
+-- Why: staff move cash in and out of customer accounts against the bank's
+-- system cash account of the currency, so even a deposit is a balanced
+-- transfer, written by the same private.post_transfer as a customer's
+-- transfer and idempotent the same way. Staff are an admin's token
+-- (app_metadata.role = 'admin', never user_metadata), the service_role key,
+-- or the dashboard (postgres, no token): private.is_staff(). Anyone else gets
+-- BK010. Deposits and withdrawals have no per-transfer or daily limit and no
+-- rate limit: those protect customers' own transfers.
+--
+-- Idempotency records of callers without a user (service_role, dashboard)
+-- share the nil uuid as caller: one namespace for "the bank".
+
+create function private.require_staff(p_action text)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if not private.is_staff() then
+    raise exception using errcode = 'BK010', message = format('%s is for bank staff only', p_action);
+  end if;
+end;
+$$;
+
+-- A deposit (system cash -> customer) or a withdrawal (customer -> system cash).
+create function private.move_cash(
+  p_kind text,
+  p_account_id uuid,
+  p_amount numeric,
+  p_currency text,
+  p_reference text,
+  p_idempotency_key text
+)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_action text := case p_kind when 'deposit' then 'admin_deposit' else 'admin_withdraw' end;
+  v_caller uuid := coalesce(auth.uid(), '00000000-0000-0000-0000-000000000000'::uuid);
+  v_exponent smallint;
+  v_amount bigint;
+  v_hash bytea;
+  v_transfer_id uuid := gen_random_uuid();
+  v_cash_id uuid;
+  v_row public.accounts;
+  v_cash public.accounts;
+  v_account public.accounts;
+  v_refusal text[];
+begin
+  perform private.require_staff(v_action);
+  select exponent into v_exponent from public.currencies where code = p_currency;
+  if v_exponent is null then
+    perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
+  end if;
+  v_amount := private.minor_units(p_amount, v_exponent);
+  if p_account_id is null then
+    perform private.raise_invalid('p_account_id', 'account is required');
+  end if;
+  if p_reference is null or char_length(p_reference) not between 1 and 280 then
+    perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
+  end if;
+  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
+    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
+  end if;
+
+  v_hash := sha256(convert_to(jsonb_build_array(
+    v_action, p_account_id, v_amount, p_currency, p_reference
+  )::text, 'UTF8'));
+  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
+  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
+  on conflict do nothing;
+  if not found then
+    return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
+  end if;
+
+  v_cash_id := private.system_account(p_currency, 'cash');
+  for v_row in
+    select * from public.accounts
+     where id in (v_cash_id, p_account_id)
+     order by id
+       for no key update
+  loop
+    if v_row.id = v_cash_id then v_cash := v_row; end if;
+    if v_row.id = p_account_id then v_account := v_row; end if;
+  end loop;
+
+  v_refusal := case
+    when v_account.id is null or v_account.kind = 'system' then
+      array['BK005', '404', format('account (id=%s) not found', p_account_id)]
+    when v_account.currency <> p_currency then
+      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
+    when v_account.status <> 'active' then
+      array['BK004', '409', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
+    when p_kind = 'withdrawal' and v_account.balance - v_amount < -v_account.overdraft_limit then
+      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+                                   v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
+  end;
+  if v_refusal is not null then
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
+                          v_refusal[3], v_refusal[4]);
+  end if;
+
+  if p_kind = 'deposit' then
+    return to_jsonb(private.post_transfer(
+      v_transfer_id, 'deposit', v_cash, v_account, v_amount, p_reference, auth.uid()
+    )) || '{"replayed": false}'::jsonb;
+  end if;
+  return to_jsonb(private.post_transfer(
+    v_transfer_id, 'withdrawal', v_account, v_cash, v_amount, p_reference, auth.uid()
+  )) || '{"replayed": false}'::jsonb;
+end;
+$$;
+
+create function private.admin_deposit(
+  p_account_id uuid, p_amount numeric, p_currency text, p_reference text, p_idempotency_key text
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.move_cash('deposit', p_account_id, p_amount, p_currency, p_reference,
+                           p_idempotency_key)
+$$;
+
+create function private.admin_withdraw(
+  p_account_id uuid, p_amount numeric, p_currency text, p_reference text, p_idempotency_key text
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.move_cash('withdrawal', p_account_id, p_amount, p_currency, p_reference,
+                           p_idempotency_key)
+$$;
+
+-- Freeze or unfreeze a customer account. Closed accounts stay closed
+-- (BK011); freezing a frozen account is a no-op that answers the account.
+create function private.set_account_status(p_account_id uuid, p_from text, p_to text)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_account public.accounts;
+begin
+  select * into v_account from public.accounts
+   where id = p_account_id and kind <> 'system'
+     for no key update;
+  if v_account.id is null then
+    raise exception using errcode = 'BK005',
+      message = format('account (id=%s) not found', p_account_id);
+  end if;
+  if v_account.status = 'closed' then
+    raise exception using errcode = 'BK011',
+      message = format('account (id=%s) is closed', p_account_id), detail = v_account.status;
+  end if;
+  if v_account.status = p_from then
+    update public.accounts set status = p_to where id = p_account_id
+    returning * into v_account;
+  end if;
+  return to_jsonb(v_account);
+end;
+$$;
+
+create function private.admin_freeze_account(p_account_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.require_staff('admin_freeze_account');
+  return private.set_account_status(p_account_id, 'active', 'frozen');
+end;
+$$;
+
+create function private.admin_unfreeze_account(p_account_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.require_staff('admin_unfreeze_account');
+  return private.set_account_status(p_account_id, 'frozen', 'active');
+end;
+$$;
+
+revoke execute on function
+  private.require_staff(text),
+  private.move_cash(text, uuid, numeric, text, text, text),
+  private.set_account_status(uuid, text, text),
+  private.admin_deposit(uuid, numeric, text, text, text),
+  private.admin_withdraw(uuid, numeric, text, text, text),
+  private.admin_freeze_account(uuid),
+  private.admin_unfreeze_account(uuid)
+from public;
+grant execute on function
+  private.admin_deposit(uuid, numeric, text, text, text),
+  private.admin_withdraw(uuid, numeric, text, text, text),
+  private.admin_freeze_account(uuid),
+  private.admin_unfreeze_account(uuid)
+to authenticated, service_role;
+
+-- The RPCs PostgREST exposes.
+create function public.admin_deposit(
+  p_account_id uuid, p_amount numeric, p_currency text, p_reference text, p_idempotency_key text
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.admin_deposit(p_account_id, p_amount, p_currency, p_reference, p_idempotency_key)
+$$;
+
+create function public.admin_withdraw(
+  p_account_id uuid, p_amount numeric, p_currency text, p_reference text, p_idempotency_key text
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.admin_withdraw(p_account_id, p_amount, p_currency, p_reference, p_idempotency_key)
+$$;
+
+create function public.admin_freeze_account(p_account_id uuid)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.admin_freeze_account(p_account_id)
+$$;
+
+create function public.admin_unfreeze_account(p_account_id uuid)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.admin_unfreeze_account(p_account_id)
+$$;
+
+revoke execute on function
+  public.admin_deposit(uuid, numeric, text, text, text),
+  public.admin_withdraw(uuid, numeric, text, text, text),
+  public.admin_freeze_account(uuid),
+  public.admin_unfreeze_account(uuid)
+from public, anon, authenticated, service_role;
+grant execute on function
+  public.admin_deposit(uuid, numeric, text, text, text),
+  public.admin_withdraw(uuid, numeric, text, text, text),
+  public.admin_freeze_account(uuid),
+  public.admin_unfreeze_account(uuid)
+to authenticated, service_role;
