@@ -63,8 +63,8 @@ def _header(report: dict[str, Any]) -> list[str]:
 def _results_table(report: dict[str, Any]) -> list[str]:
     lines = [
         "| scenario | pattern | clients | tps | p50 ms | p99 ms "
-        "| CPU ms/tx postgres | PostgREST | functions | failed | load gen CPU |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU ms/tx postgres | PostgREST | functions | failed | load gen CPU | other CPU |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for result in report["results"]:
         cpu = result["cpu_ms_per_tx"]
@@ -73,7 +73,8 @@ def _results_table(report: dict[str, Any]) -> list[str]:
             f"| {result['concurrency']} | {result['tps']:,.0f} | {result['p50_ms']:.2f} "
             f"| {result['p99_ms']:.2f} | {_fmt(cpu.get('postgres'))} "
             f"| {_fmt(cpu.get('postgrest'))} | {_fmt(cpu.get('functions'))} "
-            f"| {result['failures']} | {result['driver_cpu_percent']:.0f}% |"
+            f"| {result['failures']} | {result['driver_cpu_percent']:.0f}% "
+            f"| {result['notes'].get('other_cpu_percent', 0):.0f}% |"
         )
     return lines
 
@@ -99,17 +100,40 @@ def _cold_and_memory(report: dict[str, Any]) -> list[str]:
                 f"- Cold start, {name} ({cold['mode']} mode): median {cold[name]['median_ms']} ms "
                 f"of {cold[name]['samples_ms']}."
             )
-    for key, memory in report.get("functions_memory", {}).items():
+    memory = report.get("functions_memory", {})
+    if memory:
+        key, peak = max(memory.items(), key=lambda item: item[1]["rss_kib"])
         lines.append(
-            f"- Functions server memory under load ({key}): {memory['rss_kib'] / 1024:.1f} MiB "
-            f"resident over {memory['processes']} processes, largest VmHWM "
-            f"{memory['hwm_max_kib'] / 1024:.1f} MiB."
+            f"- Functions server memory under load: at most {peak['rss_kib'] / 1024:.1f} MiB "
+            f"resident over its {peak['processes']} processes (gunicorn master and worker; "
+            f"during {key}), largest single-process VmHWM {peak['hwm_max_kib'] / 1024:.1f} MiB."
         )
+    return lines
+
+
+def _columns_note(report: dict[str, Any]) -> list[str]:
+    others = sorted(r["notes"].get("other_cpu_percent", 0.0) for r in report["results"])
+    median = others[len(others) // 2] if others else 0.0
+    lines = [
+        "CPU ms/tx: CPU time of each server process tree (from /proc, before and after the "
+        "run) per committed transaction. Load gen CPU: pgbench's or wrk's own CPU as a share "
+        "of one core. Other CPU: the machine's busy time outside the stack and the load "
+        "generator, as a share of all cores."
+    ]
+    if median > 10:
+        lines += [
+            "",
+            f"**Caution: other work used a median {median:.0f}% of the cores during these runs "
+            f"(load average {report['machine']['loadavg_at_start']} at start); the figures are "
+            "lower than this machine gives when it is otherwise idle. Ratios within one run are "
+            "less affected than absolute figures.**",
+        ]
     return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
     lines = ["## Benchmarks", "", *_header(report), "", *_results_table(report), ""]
+    lines += [*_columns_note(report), ""]
     lines += [
         f"Hot patterns: {'; '.join(MODE_NOTES.values())}; the ledger scenarios likewise "
         "credit one account from every other.",

@@ -40,7 +40,8 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         http_concurrencies=(1,),
         tpcb_scale=1,
         floor_rows=1_000,
-        accounts=20,
+        accounts=50,
+        currency="USD",
         cold_start_runs=1,
         log=lambda line: None,
     )
