@@ -1,0 +1,61 @@
+-- Bench users and accounts for sql/bench/transfer_funds.sql, for running it by
+-- hand (bench/run.py builds the same fixture itself, see bench/_ledger.py).
+--   psql -v accounts=1000 -f sql/bench/setup.sql
+-- Adds XTS (ISO 4217's testing code) with limits no run reaches, so the load
+-- measures transfers rather than refusals while USD keeps its shipped limits;
+-- one user per account with a funded XTS checking account, opened and funded
+-- through the ledger's own functions; and `bench_fixture.accounts` (number,
+-- owner's JWT claims, account id) in a schema PostgREST does not expose.
+\set ON_ERROR_STOP 1
+begin;
+insert into public.currencies
+  (code, exponent, name, max_transfer_minor, daily_outgoing_limit_minor, transfers_per_minute)
+values ('XTS', 2, 'Benchmark money (ISO 4217 testing code)', 100000000,
+        900000000000000000, 1000000000)
+on conflict (code) do nothing;
+
+create schema if not exists bench_fixture;
+revoke all on schema bench_fixture from public;
+drop table if exists bench_fixture.accounts;
+create table bench_fixture.accounts (
+  n integer primary key,
+  user_id uuid not null,
+  email text not null,
+  claims text not null,
+  account_id uuid
+);
+insert into bench_fixture.accounts (n, user_id, email, claims)
+select n, user_id, email,
+       jsonb_build_object('sub', user_id, 'role', 'authenticated', 'aud', 'authenticated',
+                          'email', email,
+                          'app_metadata', '{"provider":"email","providers":["email"]}'::jsonb)::text
+  from (select n, gen_random_uuid() as user_id,
+               format('bench-%s-%s@bench.example', n, left(md5(random()::text), 8)) as email
+          from generate_series(1, :accounts) as n) as made;
+
+insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
+                        raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+select '00000000-0000-0000-0000-000000000000', user_id, 'authenticated', 'authenticated',
+       email, now(), (claims::jsonb) -> 'app_metadata', '{}'::jsonb, now(), now()
+  from bench_fixture.accounts;
+
+do $$
+declare
+  r record;
+  opened jsonb;
+begin
+  for r in select n, claims from bench_fixture.accounts order by n loop
+    perform set_config('request.jwt.claims', r.claims, true);
+    opened := public.open_account('XTS', 'checking', 'bench');
+    update bench_fixture.accounts set account_id = (opened ->> 'id')::uuid where n = r.n;
+  end loop;
+  perform set_config('request.jwt.claims', '', true);
+end;
+$$;
+
+select count(public.admin_deposit(account_id, 1000000.00, 'XTS', 'bench funding',
+                                  'bench-funding-' || account_id::text))
+  from bench_fixture.accounts;
+commit;
+vacuum analyze bench_fixture.accounts;
+vacuum analyze public.accounts;
