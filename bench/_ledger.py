@@ -3,8 +3,10 @@
 Made in SQL in one go, as the platform would: `auth.users` rows, one checking
 account each opened through `public.open_account` as that user (the JWT
 claims set as PostgREST sets them), funded through `public.admin_deposit` as
-`postgres` (the dashboard's role), or, while that RPC does not exist, given an
+`postgres` (the dashboard's role), or, where that RPC does not exist, given an
 overdraft limit no run can exhaust (an edit staff may make from the dashboard).
+sql/bench/setup.sql builds the same fixture for running the ledger's pgbench
+script by hand.
 
 The ledger's limits (transfers per minute, daily outgoing amount) are per
 currency, not per user. `make bench` therefore moves its money in XTS, ISO
@@ -28,7 +30,6 @@ from bench._database import psql, query_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER_SCRIPT = ROOT / "sql" / "bench" / "transfer_funds.sql"
-DRAFT_SCRIPT = Path(__file__).resolve().parent / "sql" / "transfer_funds.sql"
 FUNDING = "1000000.00"  # major units per account: no bench run can drain it at 0.01 a time
 BENCH_CURRENCY = (
     "insert into public.currencies (code, exponent, name, max_transfer_minor, "
@@ -59,7 +60,11 @@ def missing(stack: Any) -> str:
         "as name where to_regproc('public.' || name) is null",
     )
     names = rows[0][0] if rows and rows[0] else ""
-    return f"public.{names} not in the database yet" if names else ""
+    if names:
+        return f"public.{names} not in the database yet"
+    if not LEDGER_SCRIPT.exists():
+        return f"{LEDGER_SCRIPT.relative_to(ROOT)} does not exist yet"
+    return ""
 
 
 def _claims(user_id: str, email: str) -> dict[str, Any]:
@@ -126,9 +131,8 @@ def count_transfers(stack: Any, currency: str) -> int:
 
 
 def pgbench_script(fixture: Fixture) -> tuple[Path, dict[str, str | int]]:
-    """The ledger engineer's script when it exists, else this harness's draft."""
-    script = DRAFT_SCRIPT
-    return script, {"accounts": len(fixture.accounts), "currency": fixture.currency}
+    """The ledger's own script (sql/bench/transfer_funds.sql), on this fixture."""
+    return LEDGER_SCRIPT, {"accounts": len(fixture.accounts), "currency": fixture.currency}
 
 
 def cleanup(stack: Any) -> None:

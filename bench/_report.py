@@ -23,11 +23,12 @@ LABELS = {
     "postgrest_rpc": "transfer_funds via postgrest rpc",
     "function": "transfers function (http)",
 }
-MODE_NOTES = {
-    "floor": "hot: every transaction updates row 1",
-    "tpcb": "hot: scale 1, one branch row",
-    "minimal": "hot: every transfer credits account 1",
-}
+HOT_NOTE = (
+    "Hot pattern: the commit floor updates row 1 in every transaction; TPC-B is the built-in "
+    "script at scale 1, so every transaction updates its one branch row; every transfer "
+    "scenario credits account 1 from a random other account (uniform: two distinct random "
+    "accounts)."
+)
 RATIO_NOTES = {
     "sql_vs_minimal": "transfer_funds SQL tps / minimal transfer tps (uniform, top concurrency)",
     "hot_vs_uniform": "transfer_funds SQL tps, hot / uniform (top concurrency)",
@@ -134,11 +135,7 @@ def _columns_note(report: dict[str, Any]) -> list[str]:
 def markdown(report: dict[str, Any]) -> str:
     lines = ["## Benchmarks", "", *_header(report), "", *_results_table(report), ""]
     lines += [*_columns_note(report), ""]
-    lines += [
-        f"Hot patterns: {'; '.join(MODE_NOTES.values())}; the ledger scenarios likewise "
-        "credit one account from every other.",
-        "",
-    ]
+    lines += [HOT_NOTE, ""]
     lines += ["### Target ratios", "", *_ratio_table(report), ""]
     extra = _cold_and_memory(report)
     if extra:
