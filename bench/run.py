@@ -9,10 +9,15 @@ bench section when its markers exist, and stops the stack.
 Environment: BENCH_SECONDS (default 15) per run, BENCH_TPCB_SCALE (100),
 BENCH_ACCOUNTS (1000), BENCH_COLD_START_RUNS (5), BENCH_KEEP_STACK=1 to leave
 the stack running afterwards.
+
+`python bench/run.py --render` runs nothing: it prints the table of
+bench/results/latest.json and puts it into the README between the markers
+`<!-- bench:start -->` and `<!-- bench:end -->` when they are there.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -66,7 +71,19 @@ def _start(stack_module: Any, stack: Any, *, functions: bool) -> list[str]:
     return []
 
 
+def render() -> int:
+    report = json.loads((RESULTS / "latest.json").read_text())
+    print(_report.markdown(report))
+    if _report.update_readme(ROOT / "README.md", report):
+        print("updated the README between its bench markers", file=sys.stderr)
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--render"]:
+        return render()
+    if sys.argv[1:]:
+        raise SystemExit("usage: bench/run.py [--render]")
     for name, value in PORT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     settings = settings_from_env()
