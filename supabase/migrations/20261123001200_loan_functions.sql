@@ -1,0 +1,960 @@
+-- The loan RPCs: apply, withdraw, approve (disburse), reject, repay, payoff
+-- quote and write-off.
+--
+-- Why here and not in Python: each of these changes loans, installments and
+-- the ledger together, so each runs in one transaction with the rows it
+-- depends on locked. Every movement of money is a ledger transfer written by
+-- the ledger's own posting routine (private.post_transfer, reached through
+-- loans_private.post_transfer), so balances, versions, balance_after, sorted
+-- locking and the dashboard guards hold for loans as they do for
+-- transfer_funds.
+--
+-- Idempotency: loan_repay claims its key in the ledger's idempotency_records
+-- (one key space per caller for all money-moving calls) and stores refusals
+-- there with private.refuse, exactly as transfer_funds does; the reply of a
+-- repayment that moved money is kept in loans_private.loan_repayments, so a
+-- replay returns the first answer, not today's state of the loan. Approval is
+-- made exactly-once by the loan's row lock and status instead of a key.
+--
+-- Pattern (Supabase's, as the ledger does): the work is done by `security
+-- definer` functions in `loans_private`, a schema PostgREST does not expose,
+-- with `set search_path = ''`; `public` holds thin `security invoker`
+-- wrappers, the only names the API sees. Execute is revoked from public and
+-- anon and granted to exactly the roles that need it.
+--
+-- Money flows, per currency, between the customer's account and three bank
+-- system accounts (20261123001050_loan_ledger_accounts.sql):
+--   approve:    loan funding -> customer           kind loan_disbursement
+--   repay:      customer -> loan funding           kind loan_repayment
+--               loan funding -> interest income    kind loan_repayment (the interest part)
+--   write-off:  loan losses -> loan funding        kind loan_write_off
+-- so the loan funding account's balance is always minus the principal still
+-- owed on open loans (sql/checks/loans_funding_matches_outstanding.sql).
+--
+-- Concurrency: every function that changes a loan locks its row `for update`
+-- first and then checks its status, so two admins approving at once disburse
+-- once (the second sees `active` and gets BK011), and a repayment never races
+-- a write-off. Loan rows are always locked before ledger accounts, and the
+-- close of business locks loans in id order, so no two of these deadlock.
+--
+-- Repayment allocation, in this order: interest of past-due installments
+-- (oldest first), their principal, then the current installment's interest
+-- and principal, then prepayment of principal. A prepayment pays the schedule
+-- from the LAST installment backwards, so the term shortens: the earlier
+-- installments keep their principal and due dates, the last ones are settled
+-- early, and the interest of every installment after the current one is
+-- recomputed on the principal still owed at its start (30/360), so those
+-- installments get smaller too. Paying exactly the payoff amount for today
+-- closes the loan: interest not yet accrued (see loan_payoff_quote) is
+-- dropped. More than the payoff amount is refused with BK012.
+
+-- Helpers ---------------------------------------------------------------------
+
+
+-- Staff: an admin's token, the service_role key or the dashboard, as the
+-- ledger decides (private.is_staff).
+create function loans_private.require_staff(p_action text)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if not private.is_staff() then
+    raise exception '% needs an admin', p_action using errcode = 'BK010';
+  end if;
+end;
+$$;
+
+create function loans_private.require_user(p_action text)
+returns uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+begin
+  if v_uid is null then
+    raise exception '% needs a signed-in user', p_action using errcode = 'BK010';
+  end if;
+  return v_uid;
+end;
+$$;
+
+-- The loan functions open and close the window in which the guards of
+-- 20261123001100_loans.sql let installments and money columns change.
+create function loans_private.enter_internal()
+returns void
+language sql
+set search_path = ''
+as $$
+  select set_config('loans.internal', 'on', true)
+$$;
+
+create function loans_private.leave_internal()
+returns void
+language sql
+set search_path = ''
+as $$
+  select set_config('loans.internal', 'off', true)
+$$;
+
+-- The loan as the API returns it: amounts in minor units, with its schedule.
+create function loans_private.loan_json(p_loan_id uuid)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'id', l.id,
+    'account_id', l.account_id,
+    'product_id', l.product_id,
+    'principal', l.principal,
+    'currency', l.currency,
+    'term_months', l.term_months,
+    'annual_rate_bps', l.annual_rate_bps,
+    'amortization_method', l.amortization_method,
+    'day_count', l.day_count,
+    'purpose', l.purpose,
+    'status', l.status,
+    'outstanding_principal', l.outstanding_principal,
+    'disbursed_on', l.disbursed_on,
+    'disbursement_transfer_id', l.disbursement_transfer_id,
+    'write_off_transfer_id', l.write_off_transfer_id,
+    'decision_reason', l.decision_reason,
+    'created_at', l.created_at,
+    'schedule', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'number', i.number,
+               'due_date', i.due_date,
+               'principal', i.principal_due,
+               'interest', i.interest_due,
+               'total', i.principal_due + i.interest_due,
+               'paid', i.principal_paid + i.interest_paid,
+               'principal_paid', i.principal_paid,
+               'interest_paid', i.interest_paid,
+               'status', i.status
+             ) order by i.number)
+      from public.loan_installments as i
+      where i.loan_id = l.id
+    ), '[]'::jsonb)
+  )
+  from public.loans as l
+  where l.id = p_loan_id
+$$;
+
+-- Major units (the API's decimal string) to minor units, refusing more
+-- decimals than the currency has, never rounding.
+create function loans_private.to_minor(p_amount numeric, p_currency text, p_field text)
+returns bigint
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_exponent integer;
+  v_minor numeric;
+begin
+  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
+  if not found then
+    raise exception 'currency (code=%) is not supported', p_currency
+      using errcode = 'BK009', detail = 'currency';
+  end if;
+  if p_amount is null or p_amount <= 0 then
+    raise exception '% (%) must be greater than zero', p_field, p_amount
+      using errcode = 'BK009', detail = p_field;
+  end if;
+  v_minor := p_amount * power(10::numeric, v_exponent);
+  if v_minor <> trunc(v_minor) then
+    raise exception '% (%) has more than % decimals for %', p_field, p_amount, v_exponent, p_currency
+      using errcode = 'BK009', detail = p_field;
+  end if;
+  if v_minor > 9223372036854775807 then
+    raise exception '% (%) is too large', p_field, p_amount
+      using errcode = 'BK009', detail = p_field;
+  end if;
+  return v_minor::bigint;
+end;
+$$;
+
+-- Repayments ------------------------------------------------------------------
+-- One row per repayment that moved money: its allocation and the reply the
+-- first call gave, which a replay with the same idempotency key returns. The
+-- key itself is claimed in the ledger's idempotency_records (one key space
+-- per caller for every money-moving call), with the repayment's transfer id.
+create table loans_private.loan_repayments (
+  transfer_id uuid primary key references public.transfers (id),
+  loan_id uuid not null references public.loans (id),
+  interest_transfer_id uuid unique references public.transfers (id),
+  amount bigint not null check (amount > 0),
+  interest bigint not null check (interest >= 0),
+  principal bigint not null check (principal >= 0),
+  reply jsonb not null,
+  created_at timestamptz not null default now(),
+  constraint loan_repayments_parts_sum check (interest + principal = amount)
+);
+
+create index loan_repayments_loan_id_idx on loans_private.loan_repayments (loan_id);
+
+-- The HTTP status docs/sql-contract.md gives each stored refusal.
+create function loans_private.http_status(p_sqlstate text)
+returns smallint
+language sql
+immutable
+set search_path = ''
+as $$
+  select (case p_sqlstate
+    when 'BK004' then 409 when 'BK005' then 404 when 'BK011' then 409
+    else 422 end)::smallint
+$$;
+
+-- Apply -----------------------------------------------------------------------
+create function loans_private.loan_apply(
+  p_account_id uuid,
+  p_principal numeric,
+  p_currency text,
+  p_term_months integer,
+  p_product_id uuid,
+  p_purpose text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := loans_private.require_user('loan_apply');
+  v_account public.accounts;
+  v_product public.loan_products;
+  v_principal bigint;
+  v_loan_id uuid;
+begin
+  v_principal := loans_private.to_minor(p_principal, p_currency, 'principal');
+  if p_term_months is null or p_term_months < 1 then
+    raise exception 'term_months (%) must be at least 1', p_term_months
+      using errcode = 'BK009', detail = 'term_months';
+  end if;
+  if char_length(p_purpose) > 500 then
+    raise exception 'purpose is longer than 500 characters'
+      using errcode = 'BK009', detail = 'purpose';
+  end if;
+
+  select a.* into v_account from public.accounts as a
+  where a.id = p_account_id and a.owner_id = v_uid;
+  if not found then
+    raise exception 'account (id=%) not found', p_account_id using errcode = 'BK005';
+  end if;
+  if v_account.currency <> p_currency then
+    raise exception 'account (id=%) is in %, the loan in %', p_account_id, v_account.currency, p_currency
+      using errcode = 'BK002';
+  end if;
+  if v_account.status <> 'active' then
+    raise exception 'account (id=%) is %', p_account_id, v_account.status using errcode = 'BK004';
+  end if;
+
+  if p_product_id is null then
+    select p.* into v_product from public.loan_products as p
+    where p.currency = p_currency and p.is_default;
+    if not found then
+      raise exception 'no default loan product for %', p_currency
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+  else
+    select p.* into v_product from public.loan_products as p
+    where p.id = p_product_id and p.active;
+    if not found then
+      raise exception 'loan product (id=%) not found', p_product_id
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+    if v_product.currency <> p_currency then
+      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
+        using errcode = 'BK002';
+    end if;
+  end if;
+
+  if v_principal not between v_product.min_principal and v_product.max_principal then
+    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
+      v_principal, v_product.id, v_product.min_principal, v_product.max_principal
+      using errcode = 'BK009', detail = 'principal';
+  end if;
+  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
+    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
+      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
+      using errcode = 'BK009', detail = 'term_months';
+  end if;
+
+  perform loans_private.enter_internal();
+  insert into public.loans
+    (borrower_id, account_id, product_id, currency, principal, term_months, annual_rate_bps,
+     amortization_method, day_count, purpose)
+  values
+    (v_uid, v_account.id, v_product.id, p_currency, v_principal, p_term_months,
+     v_product.annual_rate_bps, v_product.amortization_method, v_product.day_count, p_purpose)
+  returning id into v_loan_id;
+
+  -- The schedule it would have if disbursed today; approval moves the due
+  -- dates to the disbursement date (the amounts do not depend on dates).
+  insert into public.loan_installments (loan_id, number, due_date, principal_due, interest_due, status)
+  select v_loan_id, s.number, s.due_date, s.principal, s.interest,
+         case when s.principal = 0 and s.interest = 0 then 'paid' else 'pending' end
+  from loans_private.amortization_schedule(
+         v_principal, v_product.annual_rate_bps, p_term_months, v_product.amortization_method,
+         current_date) as s;
+  perform loans_private.leave_internal();
+
+  return loans_private.loan_json(v_loan_id);
+end;
+$$;
+
+-- Lock a loan for a state change; not_found for a loan the caller may not see.
+create function loans_private.lock_loan(p_loan_id uuid, p_borrower_id uuid)
+returns public.loans
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_loan public.loans;
+begin
+  select l.* into v_loan from public.loans as l where l.id = p_loan_id for update;
+  if not found or (p_borrower_id is not null and v_loan.borrower_id <> p_borrower_id) then
+    raise exception 'loan (id=%) not found', p_loan_id using errcode = 'BK005';
+  end if;
+  return v_loan;
+end;
+$$;
+
+-- Withdraw --------------------------------------------------------------------
+create function loans_private.loan_withdraw(p_loan_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_loan public.loans := loans_private.lock_loan(p_loan_id, loans_private.require_user('loan_withdraw'));
+begin
+  if v_loan.status <> 'pending' then
+    raise exception 'loan (id=%) is %, cannot withdraw', p_loan_id, v_loan.status
+      using errcode = 'BK011';
+  end if;
+  update public.loans
+  set status = 'withdrawn', decided_by = auth.uid(), decided_at = now(), closed_at = now()
+  where id = p_loan_id;
+  return loans_private.loan_json(p_loan_id);
+end;
+$$;
+
+-- Approve: disburse ----------------------------------------------------------
+create function loans_private.admin_loan_approve(p_loan_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_loan public.loans;
+  v_transfer_id uuid;
+begin
+  perform loans_private.require_staff('admin_loan_approve');
+  -- The lock serialises concurrent approvals: the second waits here, then
+  -- sees `active` and is refused, so the principal is disbursed once.
+  v_loan := loans_private.lock_loan(p_loan_id, null);
+  if v_loan.status <> 'pending' then
+    raise exception 'loan (id=%) is %, cannot approve', p_loan_id, v_loan.status
+      using errcode = 'BK011';
+  end if;
+
+  v_transfer_id := loans_private.post_transfer(
+    'loan_disbursement',
+    loans_private.system_account('loan_funding', v_loan.currency),
+    v_loan.account_id,
+    v_loan.principal,
+    v_loan.currency,
+    format('Disbursement of loan %s', v_loan.id)
+  );
+
+  perform loans_private.enter_internal();
+  update public.loans
+  set status = 'active',
+      disbursed_on = current_date,
+      disbursement_transfer_id = v_transfer_id,
+      outstanding_principal = principal,
+      decided_by = auth.uid(),
+      decided_at = now()
+  where id = p_loan_id;
+  update public.loan_installments
+  set due_date = (current_date + make_interval(months => number))::date
+  where loan_id = p_loan_id;
+  perform loans_private.leave_internal();
+
+  return loans_private.loan_json(p_loan_id);
+end;
+$$;
+
+-- Reject ----------------------------------------------------------------------
+create function loans_private.admin_loan_reject(p_loan_id uuid, p_reason text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_loan public.loans;
+begin
+  perform loans_private.require_staff('admin_loan_reject');
+  v_loan := loans_private.lock_loan(p_loan_id, null);
+  if v_loan.status <> 'pending' then
+    raise exception 'loan (id=%) is %, cannot reject', p_loan_id, v_loan.status
+      using errcode = 'BK011';
+  end if;
+  if char_length(p_reason) > 500 then
+    raise exception 'reason is longer than 500 characters' using errcode = 'BK009', detail = 'reason';
+  end if;
+  update public.loans
+  set status = 'rejected', decision_reason = p_reason, decided_by = auth.uid(),
+      decided_at = now(), closed_at = now()
+  where id = p_loan_id;
+  return loans_private.loan_json(p_loan_id);
+end;
+$$;
+
+-- Payoff ----------------------------------------------------------------------
+-- What pays the loan off on p_date: all principal still owed, the unpaid
+-- interest of every installment due on or before p_date (or marked overdue),
+-- and for the installment whose month is running on p_date the interest
+-- accrued so far, 30E/360 days since its period started (capped at 30) over
+-- 30 of its scheduled interest, less what was already paid of it. Interest of
+-- later installments has not accrued and is not owed.
+create function loans_private.payoff(p_loan_id uuid, p_date date)
+returns table (amount bigint, in_progress integer, accrued bigint)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_principal bigint;
+  v_due_interest bigint;
+  v_running record;
+begin
+  select coalesce(sum(i.principal_due - i.principal_paid), 0),
+         coalesce(sum(i.interest_due - i.interest_paid)
+                    filter (where i.status = 'overdue' or i.due_date <= p_date), 0)
+  into v_principal, v_due_interest
+  from public.loan_installments as i
+  where i.loan_id = p_loan_id and i.status <> 'written_off';
+
+  select s.number, s.interest_due, s.interest_paid, s.period_start into v_running
+  from (
+    select i.number, i.interest_due, i.interest_paid, i.status, i.due_date,
+           coalesce(lag(i.due_date) over (order by i.number), l.disbursed_on) as period_start
+    from public.loan_installments as i
+    join public.loans as l on l.id = i.loan_id
+    where i.loan_id = p_loan_id
+  ) as s
+  where s.status <> 'overdue' and s.due_date > p_date
+  order by s.number
+  limit 1;
+
+  in_progress := v_running.number;
+  accrued := 0;
+  if v_running.number is not null then
+    accrued := round(
+      v_running.interest_due::numeric
+      * greatest(0, least(30, loans_private.days_30_360(v_running.period_start, p_date))) / 30
+    )::bigint;
+  end if;
+  amount := v_principal + v_due_interest
+            + greatest(accrued - coalesce(v_running.interest_paid, 0), 0);
+  return next;
+end;
+$$;
+
+create function loans_private.loan_payoff_quote(p_loan_id uuid, p_date date)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_loan public.loans;
+  v_amount bigint;
+begin
+  if p_date is null then
+    raise exception 'date is required' using errcode = 'BK009', detail = 'date';
+  end if;
+  select l.* into v_loan from public.loans as l where l.id = p_loan_id;
+  if not found or not (v_loan.borrower_id = auth.uid() or private.is_staff()) then
+    raise exception 'loan (id=%) not found', p_loan_id using errcode = 'BK005';
+  end if;
+  if v_loan.status not in ('active', 'overdue') then
+    raise exception 'loan (id=%) is %, has no payoff amount', p_loan_id, v_loan.status
+      using errcode = 'BK011';
+  end if;
+  select p.amount into v_amount from loans_private.payoff(p_loan_id, p_date) as p;
+  return jsonb_build_object('loan_id', p_loan_id, 'amount', v_amount,
+                            'currency', v_loan.currency, 'date', p_date);
+end;
+$$;
+
+-- Repay -----------------------------------------------------------------------
+-- Spreads p_amount over the installments in the documented order and marks
+-- what it settles; the caller has locked the loan and checked p_amount
+-- against the payoff. Returns the allocation.
+create function loans_private.allocate_repayment(
+  p_loan public.loans,
+  p_amount bigint,
+  p_date date
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_left bigint := p_amount;
+  v_pay bigint;
+  v_row record;
+  v_current integer;
+  v_past_due_interest bigint := 0;
+  v_past_due_principal bigint := 0;
+  v_current_interest bigint := 0;
+  v_current_principal bigint := 0;
+  v_prepaid bigint := 0;
+begin
+  -- 1. and 2. past-due interest, then past-due principal, oldest first.
+  for v_row in
+    select i.number, i.interest_due - i.interest_paid as owed
+    from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
+      and (i.status = 'overdue' or i.due_date < p_date)
+    order by i.number
+  loop
+    exit when v_left = 0;
+    v_pay := least(v_left, v_row.owed);
+    update public.loan_installments set interest_paid = interest_paid + v_pay
+    where loan_id = p_loan.id and number = v_row.number;
+    v_left := v_left - v_pay;
+    v_past_due_interest := v_past_due_interest + v_pay;
+  end loop;
+  for v_row in
+    select i.number, i.principal_due - i.principal_paid as owed
+    from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
+      and (i.status = 'overdue' or i.due_date < p_date)
+    order by i.number
+  loop
+    exit when v_left = 0;
+    v_pay := least(v_left, v_row.owed);
+    update public.loan_installments set principal_paid = principal_paid + v_pay
+    where loan_id = p_loan.id and number = v_row.number;
+    v_left := v_left - v_pay;
+    v_past_due_principal := v_past_due_principal + v_pay;
+  end loop;
+
+  -- 3. the current installment: the first one not yet past due and not settled.
+  select i.number into v_current
+  from public.loan_installments as i
+  where i.loan_id = p_loan.id and i.status = 'pending' and i.due_date >= p_date
+    and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
+  order by i.number
+  limit 1;
+  if v_current is not null and v_left > 0 then
+    select least(v_left, i.interest_due - i.interest_paid) into v_pay
+    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
+    v_left := v_left - v_pay;
+    v_current_interest := v_pay;
+    select least(v_left, i.principal_due - i.principal_paid) into v_pay
+    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
+    v_left := v_left - v_pay;
+    v_current_principal := v_pay;
+    update public.loan_installments
+    set interest_paid = interest_paid + v_current_interest,
+        principal_paid = principal_paid + v_current_principal
+    where loan_id = p_loan.id and number = v_current;
+  end if;
+
+  -- 4. prepayment of principal, from the last installment backwards.
+  for v_row in
+    select i.number, i.principal_due - i.principal_paid as owed
+    from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.principal_paid < i.principal_due
+    order by i.number desc
+  loop
+    exit when v_left = 0;
+    v_pay := least(v_left, v_row.owed);
+    update public.loan_installments set principal_paid = principal_paid + v_pay
+    where loan_id = p_loan.id and number = v_row.number;
+    v_left := v_left - v_pay;
+    v_prepaid := v_prepaid + v_pay;
+  end loop;
+
+  if v_left <> 0 then
+    -- The payoff check before this makes it unreachable; refuse rather than
+    -- lose money if that ever changes.
+    raise exception 'repayment of loan (id=%) left % minor units unallocated', p_loan.id, v_left;
+  end if;
+
+  -- 5. after a prepayment, the installments after the current one owe
+  -- interest only on the principal still owed at their start (30/360).
+  if v_prepaid > 0 then
+    update public.loan_installments as i
+    set interest_due = greatest(i.interest_paid,
+                                round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
+    from (
+      select x.number,
+             sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
+      from public.loan_installments as x
+      where x.loan_id = p_loan.id
+    ) as b
+    where i.loan_id = p_loan.id and b.number = i.number
+      and i.status = 'pending' and i.due_date >= p_date
+      and i.number > coalesce(v_current, 0);
+  end if;
+
+  -- 6. what is settled is paid.
+  update public.loan_installments
+  set status = 'paid', paid_on = p_date
+  where loan_id = p_loan.id and status in ('pending', 'overdue')
+    and principal_paid = principal_due and interest_paid = interest_due;
+
+  return jsonb_build_object(
+    'amount', p_amount,
+    'interest', v_past_due_interest + v_current_interest,
+    'principal', v_past_due_principal + v_current_principal + v_prepaid,
+    'past_due_interest', v_past_due_interest,
+    'past_due_principal', v_past_due_principal,
+    'current_interest', v_current_interest,
+    'current_principal', v_current_principal,
+    'prepaid_principal', v_prepaid
+  );
+end;
+$$;
+
+-- The repayment itself, raising a business error (BK0xx) when refused; the
+-- caller stores refusals under the idempotency key.
+create function loans_private.repay_once(
+  p_uid uuid,
+  p_loan_id uuid,
+  p_amount numeric,
+  p_from_account_id uuid,
+  p_transfer_id uuid
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_loan public.loans := loans_private.lock_loan(p_loan_id, p_uid);
+  v_date date := current_date;
+  v_amount bigint;
+  v_payoff record;
+  v_account public.accounts;
+  v_funding uuid;
+  v_transfer_id uuid;
+  v_interest_transfer_id uuid;
+  v_allocation jsonb;
+  v_interest bigint;
+  v_reply jsonb;
+begin
+  if v_loan.status not in ('active', 'overdue') then
+    raise exception 'loan (id=%) is %, cannot repay', p_loan_id, v_loan.status
+      using errcode = 'BK011';
+  end if;
+  v_amount := loans_private.to_minor(p_amount, v_loan.currency, 'amount');
+
+  select a.* into v_account from public.accounts as a
+  where a.id = p_from_account_id and a.owner_id = p_uid;
+  if not found then
+    raise exception 'account (id=%) not found', p_from_account_id using errcode = 'BK005';
+  end if;
+  if v_account.currency <> v_loan.currency then
+    raise exception 'account (id=%) is in %, loan (id=%) in %',
+      v_account.id, v_account.currency, p_loan_id, v_loan.currency
+      using errcode = 'BK002';
+  end if;
+
+  select p.* into v_payoff from loans_private.payoff(p_loan_id, v_date) as p;
+  if v_amount > v_payoff.amount then
+    raise exception 'amount (% minor units) exceeds the payoff amount (% minor units) of loan (id=%)',
+      v_amount, v_payoff.amount, p_loan_id
+      using errcode = 'BK012', detail = v_payoff.amount::text;
+  end if;
+
+  v_funding := loans_private.system_account('loan_funding', v_loan.currency);
+  v_transfer_id := loans_private.post_transfer(
+    'loan_repayment', v_account.id, v_funding, v_amount, v_loan.currency,
+    format('Repayment of loan %s', v_loan.id), p_transfer_id
+  );
+
+  perform loans_private.enter_internal();
+  if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
+    -- Paying off: interest that has not accrued yet is not owed.
+    update public.loan_installments
+    set interest_due = greatest(v_payoff.accrued, interest_paid)
+    where loan_id = p_loan_id and number = v_payoff.in_progress;
+    update public.loan_installments
+    set interest_due = interest_paid
+    where loan_id = p_loan_id and number > v_payoff.in_progress
+      and status = 'pending' and due_date > v_date;
+  end if;
+  v_allocation := loans_private.allocate_repayment(v_loan, v_amount, v_date);
+
+  -- The interest part is the bank's income, not a return of lent principal.
+  v_interest := (v_allocation ->> 'interest')::bigint;
+  if v_interest > 0 then
+    v_interest_transfer_id := loans_private.post_transfer(
+      'loan_repayment', v_funding,
+      loans_private.system_account('loan_interest_income', v_loan.currency),
+      v_interest, v_loan.currency, format('Interest of loan %s', v_loan.id)
+    );
+  end if;
+
+  update public.loans as l
+  set outstanding_principal = s.principal_left,
+      status = case
+        when s.principal_left = 0 and s.interest_left = 0 then 'paid_off'
+        when l.status = 'overdue' and s.overdue = 0 then 'active'
+        else l.status
+      end,
+      closed_at = case when s.principal_left = 0 and s.interest_left = 0 then now() end
+  from (
+    select coalesce(sum(i.principal_due - i.principal_paid), 0) as principal_left,
+           coalesce(sum(i.interest_due - i.interest_paid), 0) as interest_left,
+           count(*) filter (where i.status = 'overdue') as overdue
+    from public.loan_installments as i
+    where i.loan_id = p_loan_id
+  ) as s
+  where l.id = p_loan_id;
+  perform loans_private.leave_internal();
+
+  v_reply := jsonb_build_object(
+    'transfer', loans_private.transfer_json(v_transfer_id),
+    'allocation', v_allocation,
+    'loan', loans_private.loan_json(p_loan_id)
+  );
+  insert into loans_private.loan_repayments
+    (transfer_id, loan_id, interest_transfer_id, amount, interest, principal, reply)
+  values
+    (v_transfer_id, p_loan_id, v_interest_transfer_id, v_amount, v_interest,
+     (v_allocation ->> 'principal')::bigint, v_reply);
+  return v_reply;
+end;
+$$;
+
+create function loans_private.loan_repay(
+  p_loan_id uuid,
+  p_amount numeric,
+  p_from_account_id uuid,
+  p_idempotency_key text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := loans_private.require_user('loan_repay');
+  -- The canonical request: another RPC's request never hashes the same.
+  v_hash bytea := sha256(convert_to(jsonb_build_object(
+    'rpc', 'loan_repay', 'loan_id', p_loan_id, 'amount', trim_scale(p_amount),
+    'from_account_id', p_from_account_id)::text, 'UTF8'));
+  v_transfer_id uuid := gen_random_uuid();
+  v_record public.idempotency_records;
+  v_reply jsonb;
+  v_state text;
+  v_message text;
+  v_detail text;
+begin
+  if p_idempotency_key is null or p_idempotency_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
+    raise exception 'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -'
+      using errcode = 'BK009', detail = 'p_idempotency_key';
+  end if;
+
+  -- The ledger's key claim: a concurrent duplicate waits here until the first
+  -- commits, then finds its record.
+  if not private.claim_idempotency_key(v_uid, p_idempotency_key, v_hash, v_transfer_id) then
+    select r.* into v_record from public.idempotency_records as r
+    where r.caller_id = v_uid and r.key = p_idempotency_key;
+    if v_record.request_hash <> v_hash or v_record.transfer_id is null then
+      -- A different request (BK006, raised) or a stored refusal, as the ledger replays them.
+      return private.replay_idempotency_key(v_uid, p_idempotency_key, v_hash);
+    end if;
+    select r.reply into v_reply from loans_private.loan_repayments as r
+    where r.transfer_id = v_record.transfer_id;
+    return v_reply || '{"replayed": true}'::jsonb;
+  end if;
+
+  begin
+    v_reply := loans_private.repay_once(v_uid, p_loan_id, p_amount, p_from_account_id, v_transfer_id);
+  exception
+    when sqlstate 'BK001' or sqlstate 'BK002' or sqlstate 'BK004' or sqlstate 'BK005'
+      or sqlstate 'BK011' or sqlstate 'BK012' then
+      -- Nothing of the repayment survives the rollback to this block; the
+      -- refusal is stored under the key and answered with its HTTP status.
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
+                              v_detail = pg_exception_detail;
+      return private.refuse(v_uid, p_idempotency_key, v_state,
+                            loans_private.http_status(v_state), v_message, nullif(v_detail, ''));
+  end;
+  return v_reply || '{"replayed": false}'::jsonb;
+end;
+$$;
+
+-- Write-off -------------------------------------------------------------------
+-- The bank gives up on the principal still owed: the loss account covers it,
+-- so the loan funding account again nets to the open loans.
+create function loans_private.admin_loan_write_off(p_loan_id uuid, p_reason text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_loan public.loans;
+  v_transfer_id uuid;
+begin
+  perform loans_private.require_staff('admin_loan_write_off');
+  v_loan := loans_private.lock_loan(p_loan_id, null);
+  if v_loan.status not in ('active', 'overdue') then
+    raise exception 'loan (id=%) is %, cannot write off', p_loan_id, v_loan.status
+      using errcode = 'BK011';
+  end if;
+  if char_length(p_reason) > 500 then
+    raise exception 'reason is longer than 500 characters' using errcode = 'BK009', detail = 'reason';
+  end if;
+
+  v_transfer_id := loans_private.post_transfer(
+    'loan_write_off',
+    loans_private.system_account('loan_losses', v_loan.currency),
+    loans_private.system_account('loan_funding', v_loan.currency),
+    v_loan.outstanding_principal,
+    v_loan.currency,
+    format('Write-off of loan %s', v_loan.id)
+  );
+
+  perform loans_private.enter_internal();
+  update public.loans
+  set status = 'written_off', write_off_transfer_id = v_transfer_id,
+      decision_reason = coalesce(p_reason, decision_reason), closed_at = now()
+  where id = p_loan_id;
+  update public.loan_installments
+  set status = 'written_off'
+  where loan_id = p_loan_id and status in ('pending', 'overdue');
+  perform loans_private.leave_internal();
+
+  return loans_private.loan_json(p_loan_id);
+end;
+$$;
+
+-- The API: thin invoker wrappers in public -----------------------------------
+create function public.loan_apply(
+  p_account_id uuid,
+  p_principal numeric,
+  p_currency text,
+  p_term_months integer,
+  p_product_id uuid default null,
+  p_purpose text default null
+)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select loans_private.loan_apply(p_account_id, p_principal, p_currency, p_term_months,
+                                  p_product_id, p_purpose)
+$$;
+
+create function public.loan_withdraw(p_loan_id uuid)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select loans_private.loan_withdraw(p_loan_id)
+$$;
+
+create function public.loan_repay(
+  p_loan_id uuid,
+  p_amount numeric,
+  p_from_account_id uuid,
+  p_idempotency_key text
+)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select loans_private.loan_repay(p_loan_id, p_amount, p_from_account_id, p_idempotency_key)
+$$;
+
+create function public.loan_payoff_quote(p_loan_id uuid, p_date date default current_date)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select loans_private.loan_payoff_quote(p_loan_id, p_date)
+$$;
+
+create function public.admin_loan_approve(p_loan_id uuid)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select loans_private.admin_loan_approve(p_loan_id)
+$$;
+
+create function public.admin_loan_reject(p_loan_id uuid, p_reason text default null)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select loans_private.admin_loan_reject(p_loan_id, p_reason)
+$$;
+
+create function public.admin_loan_write_off(p_loan_id uuid, p_reason text default null)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select loans_private.admin_loan_write_off(p_loan_id, p_reason)
+$$;
+
+-- Grants ------------------------------------------------------------------------
+-- Nothing in loans_private is callable by default; the API roles may run the
+-- entry points (which check the caller themselves) and the helpers RLS uses.
+revoke all on all functions in schema loans_private from public, anon, authenticated, service_role;
+grant usage on schema loans_private to authenticated, service_role;
+grant execute on function
+  loans_private.loan_apply(uuid, numeric, text, integer, uuid, text),
+  loans_private.loan_withdraw(uuid),
+  loans_private.loan_repay(uuid, numeric, uuid, text),
+  loans_private.loan_payoff_quote(uuid, date),
+  loans_private.admin_loan_approve(uuid),
+  loans_private.admin_loan_reject(uuid, text),
+  loans_private.admin_loan_write_off(uuid, text)
+  to authenticated, service_role;
+
+revoke execute on function
+  public.loan_apply(uuid, numeric, text, integer, uuid, text),
+  public.loan_withdraw(uuid),
+  public.loan_repay(uuid, numeric, uuid, text),
+  public.loan_payoff_quote(uuid, date),
+  public.admin_loan_approve(uuid),
+  public.admin_loan_reject(uuid, text),
+  public.admin_loan_write_off(uuid, text)
+  from public, anon;
+grant execute on function
+  public.loan_apply(uuid, numeric, text, integer, uuid, text),
+  public.loan_withdraw(uuid),
+  public.loan_repay(uuid, numeric, uuid, text),
+  public.loan_payoff_quote(uuid, date),
+  public.admin_loan_approve(uuid),
+  public.admin_loan_reject(uuid, text),
+  public.admin_loan_write_off(uuid, text)
+  to authenticated, service_role;
