@@ -7,8 +7,9 @@ lists it (`functions-framework --target=accounts --source=functions/main.py`).
 --port 8080`). A function's module is imported on its first request, so a
 deployment of one function never loads the others.
 
-The settings are read at import: a deployment with a missing or placeholder
-secret fails to start instead of failing its first request.
+The settings are read and the connection pool built at import: a deployment
+with a missing or placeholder secret fails to start instead of failing its
+first request, and the first request does not pay for the pool.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import importlib
 import flask
 import functions_framework
 
-from functions._core import Route, get_settings, serve
+from functions._core import Route, get_runtime, serve
 
-get_settings()
+get_runtime()
 
 # First path segment → module defining ROUTES. Loans will be added here.
 _MODULES = {

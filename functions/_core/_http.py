@@ -304,8 +304,10 @@ def _error_reply(error: ApiError, request_id: str) -> Reply:
 
 
 def _to_flask(reply: Reply, request: flask.Request, request_id: str) -> flask.Response:
-    if reply.status == PayloadTooLarge.status:
-        # A streamed body tells functions-framework not to read the oversized request in.
+    if reply.status == PayloadTooLarge.status or _unbounded_body(request):
+        # functions-framework reads the whole request body after every non-streamed response
+        # (`read_request`), even one refusing that body: a streamed answer skips the read, and
+        # the server then discards the body in small chunks instead of holding it in memory.
         response = flask.Response(_once(reply.body), reply.status, content_type=reply.content_type)
     else:
         response = flask.Response(reply.body, reply.status, content_type=reply.content_type)
@@ -321,8 +323,23 @@ def _to_flask(reply: Reply, request: flask.Request, request_id: str) -> flask.Re
     return response
 
 
+def _unbounded_body(request: flask.Request) -> bool:
+    """A body declared beyond the limit, or chunked with no length at all."""
+    declared = request.content_length
+    if declared is not None:
+        return declared > _body_limit()
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
 def _once(body: bytes) -> Iterator[bytes]:
     yield body
+
+
+def _body_limit() -> int:
+    try:
+        return get_runtime().settings.max_body_bytes
+    except Exception:  # a broken configuration already produced the answer being sent
+        return 0
 
 
 def _allowed_origins() -> frozenset[str]:

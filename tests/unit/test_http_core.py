@@ -229,3 +229,30 @@ def test_the_openapi_document_is_served(client: FlaskClient) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200
     assert response.get_json()["openapi"] == "3.1.0"
+
+
+def test_an_early_refusal_of_an_oversized_body_does_not_read_the_body(
+    client: FlaskClient,
+) -> None:
+    class Exploding(io.BytesIO):
+        def read(self, size: int | None = -1, /) -> bytes:
+            raise AssertionError("the oversized body was read")
+
+    response = client.post(
+        "/transfers",
+        headers={"Authorization": "Bearer not-a-token", "Content-Length": "999999"},
+        input_stream=Exploding(),
+    )
+    assert response.status_code == 401
+    assert response.is_streamed
+
+
+def test_an_early_refusal_of_a_chunked_body_does_not_read_the_body(client: FlaskClient) -> None:
+    response = client.post(
+        "/transfers",
+        headers={"Transfer-Encoding": "chunked"},
+        input_stream=io.BytesIO(b"x" * 100),
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 401
+    assert response.is_streamed
