@@ -46,8 +46,8 @@ CurrencyCode = Annotated[
     str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3)
 ]
 Nickname = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-Description = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=140)]
-Reference = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=140)]
+Description = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=280)]
+Reference = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=280)]
 AmountText = Annotated[
     str,
     Field(
