@@ -1,0 +1,101 @@
+"""The `loans` function: a customer applies for a loan, reads it, repays it, withdraws it.
+
+Every rule lives in the loan RPCs (docs/sql-contract.md, Loans): product
+ranges, ownership, the lifecycle, the allocation of a repayment and its
+idempotency. This layer checks the shape of each request for a friendly
+per-field answer, calls PostgREST with the caller's own token and formats the
+minor units it gets back. Reads go to the `loans` table with its installments
+embedded, so row-level security decides what exists: another customer's loan
+is simply not found.
+"""
+
+from __future__ import annotations
+
+from functions._core import Context, NotFound, Reply, Route, json_reply, route
+from functions._core._loan_models import LoanCreate, LoanPayoffQuery, RepaymentCreate
+from functions._core._loan_public import LOAN_SELECT, loan_public, payoff_public, repayment_public
+from functions._core._money import require_currency, to_minor
+
+__all__ = ["ROUTES"]
+
+# A customer has a handful of loans; the bound keeps one answer small whatever happens.
+MAX_LOANS_LISTED = 100
+
+
+def apply(ctx: Context) -> Reply:
+    request = ctx.body(LoanCreate)
+    exponent = require_currency(ctx.runtime.currencies, request.currency)
+    to_minor(request.principal, exponent, field="principal")
+    args = {
+        "p_account_id": str(request.account_id),
+        "p_principal": request.principal,  # the exact decimal string; PostgREST casts it
+        "p_currency": request.currency,
+        "p_term_months": request.term_months,
+        "p_product_id": None if request.product_id is None else str(request.product_id),
+        "p_purpose": request.purpose,
+    }
+    loan = ctx.runtime.postgrest.rpc("loan_apply", args, token=ctx.caller.token)
+    return json_reply(201, loan_public(loan, ctx.runtime.currencies))
+
+
+def list_loans(ctx: Context) -> Reply:
+    params = [
+        ("select", LOAN_SELECT),
+        # Admins can read every loan; this list is the caller's own either way.
+        ("borrower_id", f"eq.{ctx.caller.user_id}"),
+        ("order", "created_at.desc,id.desc"),
+        ("limit", str(MAX_LOANS_LISTED)),
+    ]
+    rows = ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
+    currencies = ctx.runtime.currencies
+    return json_reply(200, {"data": [loan_public(row, currencies) for row in rows]})
+
+
+def get_loan(ctx: Context) -> Reply:
+    loan_id = ctx.uuid_param("loan_id")
+    params = [("select", LOAN_SELECT), ("id", f"eq.{loan_id}"), ("limit", "1")]
+    rows = ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
+    if not rows:
+        raise NotFound("no such loan")
+    return json_reply(200, loan_public(rows[0], ctx.runtime.currencies))
+
+
+def repay(ctx: Context) -> Reply:
+    loan_id = ctx.uuid_param("loan_id")
+    key = ctx.idempotency_key()
+    request = ctx.body(RepaymentCreate)
+    args = {
+        "p_loan_id": loan_id,
+        "p_amount": request.amount,
+        "p_from_account_id": str(request.from_account_id),
+        "p_idempotency_key": key,
+    }
+    result = ctx.runtime.postgrest.rpc("loan_repay", args, token=ctx.caller.token)
+    headers = {"Idempotent-Replayed": "true"} if result.get("replayed") is True else {}
+    return json_reply(201, repayment_public(result, ctx.runtime.currencies), headers)
+
+
+def withdraw(ctx: Context) -> Reply:
+    args = {"p_loan_id": ctx.uuid_param("loan_id")}
+    loan = ctx.runtime.postgrest.rpc("loan_withdraw", args, token=ctx.caller.token)
+    return json_reply(200, loan_public(loan, ctx.runtime.currencies))
+
+
+def payoff(ctx: Context) -> Reply:
+    loan_id = ctx.uuid_param("loan_id")
+    query = ctx.query(LoanPayoffQuery)
+    args: dict[str, str] = {"p_loan_id": loan_id}
+    if query.date is not None:
+        args["p_date"] = query.date.isoformat()
+    result = ctx.runtime.postgrest.rpc("loan_payoff_quote", args, token=ctx.caller.token)
+    return json_reply(200, payoff_public(result, ctx.runtime.currencies))
+
+
+ROUTES: tuple[Route, ...] = (
+    route("POST", "/loans", apply),
+    route("GET", "/loans", list_loans),
+    route("GET", "/loans/{loan_id}", get_loan),
+    route("POST", "/loans/{loan_id}/repayments", repay),
+    route("POST", "/loans/{loan_id}/withdraw", withdraw),
+    route("GET", "/loans/{loan_id}/payoff", payoff),
+)
