@@ -1,4 +1,4 @@
-"""The `admin` function: bank staff post cash in and out, and freeze or unfreeze accounts.
+"""The `admin` function: staff post cash, freeze accounts, and decide and write off loans.
 
 Every route requires a verified token whose `app_metadata.role` is `admin`
 (checked before PostgREST is called; `user_metadata` is the user's own to edit
@@ -9,6 +9,8 @@ call that slipped past this layer would still be refused.
 from __future__ import annotations
 
 from functions._core import Context, Reply, Route, json_reply, route
+from functions._core._loan_models import LoanDecision
+from functions._core._loan_public import loan_public
 from functions._core._models import AdminCashMovement
 from functions._core._money import require_amount
 from functions._core._money_calls import transfer_reply
@@ -53,9 +55,40 @@ def unfreeze(ctx: Context) -> Reply:
     return _set_frozen(ctx, "admin_unfreeze_account")
 
 
+def _decide_loan(ctx: Context, rpc: str, *, with_reason: bool) -> Reply:
+    args: dict[str, str | None] = {"p_loan_id": ctx.uuid_param("loan_id")}
+    if with_reason:
+        args["p_reason"] = _optional_reason(ctx)
+    loan = ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token)
+    return json_reply(200, loan_public(loan, ctx.runtime.currencies))
+
+
+def _optional_reason(ctx: Context) -> str | None:
+    """The body `{"reason": ...}` is optional: no body at all means no reason."""
+    if not ctx.request.content_length and "Transfer-Encoding" not in ctx.request.headers:
+        return None
+    return ctx.body(LoanDecision).reason
+
+
+def approve_loan(ctx: Context) -> Reply:
+    """Approval disburses the principal into the borrower's account, exactly once."""
+    return _decide_loan(ctx, "admin_loan_approve", with_reason=False)
+
+
+def reject_loan(ctx: Context) -> Reply:
+    return _decide_loan(ctx, "admin_loan_reject", with_reason=True)
+
+
+def write_off_loan(ctx: Context) -> Reply:
+    return _decide_loan(ctx, "admin_loan_write_off", with_reason=True)
+
+
 ROUTES: tuple[Route, ...] = (
     route("POST", "/admin/deposits", deposit, auth="admin"),
     route("POST", "/admin/withdrawals", withdraw, auth="admin"),
     route("POST", "/admin/accounts/{account_id}/freeze", freeze, auth="admin"),
     route("POST", "/admin/accounts/{account_id}/unfreeze", unfreeze, auth="admin"),
+    route("POST", "/admin/loans/{loan_id}/approve", approve_loan, auth="admin"),
+    route("POST", "/admin/loans/{loan_id}/reject", reject_loan, auth="admin"),
+    route("POST", "/admin/loans/{loan_id}/write-off", write_off_loan, auth="admin"),
 )

@@ -24,10 +24,11 @@ from functions._core import Route, get_runtime, serve
 
 get_runtime()
 
-# First path segment → module defining ROUTES. Loans will be added here.
+# First path segment → module defining ROUTES.
 _MODULES = {
     "accounts": "functions.accounts",
     "transfers": "functions.transfers",
+    "loans": "functions.loans",
     "admin": "functions.admin",
     "health": "functions.health",
     "openapi.json": "functions.openapi",
@@ -48,6 +49,11 @@ def accounts(request: flask.Request) -> flask.Response:
 @functions_framework.http
 def transfers(request: flask.Request) -> flask.Response:
     return serve(request, _routes("transfers"), "transfers")
+
+
+@functions_framework.http
+def loans(request: flask.Request) -> flask.Response:
+    return serve(request, _routes("loans"), "loans")
 
 
 @functions_framework.http

@@ -36,7 +36,8 @@ _ERROR_TEXT = {
     409: "idempotency_key_reused, account_inactive or invalid_state",
     413: "payload_too_large",
     422: "validation_failed (details: [{field, message}]) or a ledger refusal: "
-    "insufficient_funds, currency_mismatch, same_account, limit_exceeded",
+    "insufficient_funds, currency_mismatch, same_account, limit_exceeded, "
+    "amount_exceeds_payoff",
     429: "rate_limited",
     500: "internal",
     503: "upstream_unavailable",
@@ -82,6 +83,34 @@ _OPERATIONS: tuple[tuple[Any, ...], ...] = (
      "admin", None, None, 200, "AccountPublic", (403, 404, 409), False),
     ("get", "/health", "health", "Whether PostgREST answers", "none", None, None,
      200, "HealthPublic", (), False),
+    ("post", "/loans", "loans", "Apply for a loan (pending, with the schedule it would have); "
+     "without product_id, the currency's default product", "user", "LoanCreate", None,
+     201, "LoanPublic", (400, 404, 409, 413, 422), False),
+    ("get", "/loans", "loans", "The caller's loans, newest first, each with its schedule",
+     "user", None, None, 200, "LoanList", (), False),
+    ("get", "/loans/{loan_id}", "loans", "One loan with its schedule", "user", None, None,
+     200, "LoanPublic", (404,), False),
+    ("post", "/loans/{loan_id}/repayments", "loans",
+     "Repay: past-due interest, past-due principal, the current installment, then "
+     "prepayment of principal from the last installment (the term shortens); more than "
+     "the payoff amount is refused (422 amount_exceeds_payoff)", "user", "RepaymentCreate",
+     None, 201, "RepaymentPublic", (400, 404, 409, 413, 422), True),
+    ("post", "/loans/{loan_id}/withdraw", "loans",
+     "Withdraw a pending application (409 invalid_state otherwise)", "user", None, None,
+     200, "LoanPublic", (404, 409), False),
+    ("get", "/loans/{loan_id}/payoff", "loans",
+     "What pays the loan off on a date: principal owed, interest due by then and the "
+     "running month's interest accrued 30E/360", "user", None, "LoanPayoffQuery",
+     200, "PayoffPublic", (404, 409, 422), False),
+    ("post", "/admin/loans/{loan_id}/approve", "admin",
+     "Approve a pending loan and disburse its principal (staff; exactly once)", "admin",
+     None, None, 200, "LoanPublic", (403, 404, 409, 422), False),
+    ("post", "/admin/loans/{loan_id}/reject", "admin",
+     "Reject a pending loan, with an optional reason (staff)", "admin", "LoanDecision",
+     None, 200, "LoanPublic", (400, 403, 404, 409, 413, 422), False),
+    ("post", "/admin/loans/{loan_id}/write-off", "admin",
+     "Write off an active or overdue loan's principal as a loss (staff)", "admin",
+     "LoanDecision", None, 200, "LoanPublic", (400, 403, 404, 409, 413, 422), False),
 )  # fmt: skip
 
 
@@ -89,15 +118,18 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     """Component schemas of every model, and the query models' properties by name."""
     from pydantic.json_schema import models_json_schema
 
-    from functions._core import _models
+    from functions._core import _loan_models, _models
 
-    names = [name for name in _models.__all__ if not name.startswith("IDEMPOTENCY")]
     models: list[tuple[type[BaseModel], Literal["validation"]]] = [
-        (getattr(_models, name), "validation") for name in names
+        (getattr(module, name), "validation")
+        for module in (_models, _loan_models)
+        for name in module.__all__
+        if name[0].isupper() and not name.isupper()
     ]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = top["$defs"]
-    queries = {name: schemas.pop(name) for name in ("TransactionsQuery", "StatementQuery")}
+    query_models = ("TransactionsQuery", "StatementQuery", "LoanPayoffQuery")
+    queries = {name: schemas.pop(name) for name in query_models}
     return schemas, queries
 
 

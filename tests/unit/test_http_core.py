@@ -83,7 +83,7 @@ def test_a_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/accounts/", "/accounts/a/b/c", "/transfer", "/", "/admin/loans/x/approve"]
+    "path", ["/accounts/", "/accounts/a/b/c", "/transfer", "/", "/admin/nowhere/x/approve"]
 )
 def test_an_unknown_path_is_404_not_found(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers=auth())
