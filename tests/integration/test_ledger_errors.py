@@ -59,9 +59,7 @@ def _ledger_counts(pg: psycopg.Connection[Any]) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def customer(
-    make_user: Any, rest: Any, pg: psycopg.Connection[Any]
-) -> Callable[[], Customer]:
+def customer(make_user: Any, rest: Any, pg: psycopg.Connection[Any]) -> Callable[[], Customer]:
     def make() -> Customer:
         user = make_user()
         http = rest(user.token)
@@ -196,7 +194,9 @@ def limited_currency(pg: psycopg.Connection[Any]) -> str:
     return LIMITED
 
 
-def _limited_pair(customer: Callable[[], Customer], pg: psycopg.Connection[Any]) -> tuple[Customer, str, str]:  # fmt: skip
+def _limited_pair(
+    customer: Callable[[], Customer], pg: psycopg.Connection[Any]
+) -> tuple[Customer, str, str]:
     alice, bob = customer(), customer()
     source = _rpc(alice.http, "open_account", p_currency=LIMITED, p_kind="checking").json()["id"]
     target = _rpc(bob.http, "open_account", p_currency=LIMITED, p_kind="checking").json()["id"]
@@ -250,7 +250,10 @@ def test_over_the_rate_limit_is_raised_with_bk008_and_retry_after(
     ],
 )
 def test_a_malformed_amount_or_currency_is_raised_with_bk009_naming_the_field(
-    customer: Callable[[], Customer], pg: psycopg.Connection[Any], amount: str, currency: str,
+    customer: Callable[[], Customer],
+    pg: psycopg.Connection[Any],
+    amount: str,
+    currency: str,
     names: str,
 ) -> None:
     alice, bob = customer(), customer()
@@ -304,7 +307,9 @@ def test_an_admin_freezes_and_unfreezes_and_a_closed_account_stays_closed(
     alice = customer()
     admin = rest(make_user("admin").token)
     assert _rpc(admin, "admin_freeze_account", p_account_id=alice.usd).json()["status"] == "frozen"
-    assert _rpc(admin, "admin_unfreeze_account", p_account_id=alice.usd).json()["status"] == "active"
+    assert (
+        _rpc(admin, "admin_unfreeze_account", p_account_id=alice.usd).json()["status"] == "active"
+    )
     pg.execute("update public.accounts set status = 'closed' where id = %s", [alice.usd])
     assert _rpc(admin, "admin_freeze_account", p_account_id=alice.usd).json()["code"] == "BK011"
     missing = _rpc(admin, "admin_freeze_account", p_account_id=str(uuid.uuid4())).json()
@@ -364,9 +369,12 @@ def test_the_dashboard_cannot_break_the_ledger(
     with pytest.raises(psycopg.Error) as refused:
         pg.execute(statement, {"account": alice.usd, "other": alice.usd_savings})
     assert refused.value.sqlstate == "BK011"
-    assert "refused" in str(refused.value) or "cannot" in str(refused.value) or (
-        "only status, nickname and overdraft_limit" in str(refused.value)
-    ) or "starts with balance 0" in str(refused.value)
+    assert (
+        "refused" in str(refused.value)
+        or "cannot" in str(refused.value)
+        or ("only status, nickname and overdraft_limit" in str(refused.value))
+        or "starts with balance 0" in str(refused.value)
+    )
     assert _ledger_counts(pg) == before
 
 
@@ -378,7 +386,7 @@ def test_the_dashboard_may_edit_status_nickname_and_overdraft_and_each_edit_is_a
     customer: Callable[[], Customer], pg: psycopg.Connection[Any], column: str, value: Any
 ) -> None:
     alice = customer()
-    pg.execute(f"update public.accounts set {column} = %s where id = %s", [value, alice.usd])  # noqa: S608
+    pg.execute(f"update public.accounts set {column} = %s where id = %s", [value, alice.usd])
     audited = pg.execute(
         "select actor_id, actor_role, action, before ->> %s, after ->> %s"
         "  from public.audit_log where table_name = 'accounts' and row_id = %s"

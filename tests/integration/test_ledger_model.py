@@ -1,0 +1,192 @@
+"""The ledger against a plain Python model of balances, driven by Hypothesis.
+
+Each example makes two fresh customers with two USD accounts each, then runs
+random transfers, deposits, withdrawals, freezes and unfreezes. Every call
+goes to the database as the right caller (a customer's JWT claims set as
+PostgREST sets them, or the dashboard's postgres role for staff actions) and
+to the model; the outcome code and every balance are compared after each
+step, and the invariant checks run at the end of each example.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from tests.conftest import ROOT, StackHandle
+
+pytestmark = pytest.mark.integration
+
+CHECKS = sorted((ROOT / "sql" / "checks").glob("*.sql"))
+SLOTS = 4  # accounts 0 and 1 belong to the first customer, 2 and 3 to the second
+amounts = st.integers(min_value=1, max_value=60_000)  # minor units of USD
+slots = st.integers(min_value=0, max_value=SLOTS - 1)
+
+
+def _major(minor: int) -> Decimal:
+    return Decimal(minor) / 100
+
+
+class LedgerModel(RuleBasedStateMachine):
+    dsn: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pg = psycopg.connect(self.dsn)
+        self.owners: list[str] = []
+        self.accounts: list[str] = []
+        self.balance: list[int] = []
+        self.status: list[str] = []
+
+    @initialize()
+    def open_accounts(self) -> None:
+        for _ in range(2):
+            owner = str(uuid.uuid4())
+            self.pg.execute(
+                "insert into auth.users (id, aud, role, email, raw_app_meta_data,"
+                " raw_user_meta_data, created_at, updated_at)"
+                " values (%s, 'authenticated', 'authenticated', %s,"
+                " '{\"provider\":\"email\"}', '{}', now(), now())",
+                [owner, f"model-{owner[:12]}@example.com"],
+            )
+            for _ in range(2):
+                opened = self._as_user(owner, "select public.open_account('USD', 'checking')")
+                self.owners.append(owner)
+                self.accounts.append(opened["id"])
+                self.balance.append(0)
+                self.status.append("active")
+        self.pg.commit()
+
+    def _as_user(self, user_id: str, sql: str, args: list[Any] | None = None) -> Any:
+        claims = {"sub": user_id, "role": "authenticated", "app_metadata": {}}
+        self.pg.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
+        self.pg.execute("set local role authenticated")
+        try:
+            row = self.pg.execute(sql, args or []).fetchone()
+        finally:
+            self.pg.execute("reset role")
+            self.pg.execute("select set_config('request.jwt.claims', '', true)")
+        assert row is not None
+        return row[0]
+
+    def _as_staff(self, sql: str, args: list[Any]) -> Any:
+        try:
+            row = self.pg.execute(sql, args).fetchone()
+        except psycopg.Error as error:
+            self.pg.rollback()
+            return {"code": error.sqlstate}
+        self.pg.commit()
+        assert row is not None
+        return row[0]
+
+    @rule(source=slots, destination=slots, amount=amounts)
+    def transfer(self, source: int, destination: int, amount: int) -> None:
+        result = self._as_user(
+            self.owners[source],
+            "select public.transfer_funds(%s, %s, %s, 'USD', %s)",
+            [self.accounts[source], self.accounts[destination], _major(amount), str(uuid.uuid4())],
+        )
+        self.pg.commit()
+        if source == destination:
+            expected = "BK003"
+        elif "frozen" in (self.status[source], self.status[destination]):
+            expected = "BK004"
+        elif self.balance[source] < amount:
+            expected = "BK001"
+        else:
+            expected = None
+            self.balance[source] -= amount
+            self.balance[destination] += amount
+        assert result.get("code") == expected, result
+
+    @rule(slot=slots, amount=amounts)
+    def deposit(self, slot: int, amount: int) -> None:
+        result = self._as_staff(
+            "select public.admin_deposit(%s, %s, 'USD', 'model deposit', %s)",
+            [self.accounts[slot], _major(amount), str(uuid.uuid4())],
+        )
+        expected = "BK004" if self.status[slot] == "frozen" else None
+        if expected is None:
+            self.balance[slot] += amount
+        assert result.get("code") == expected, result
+
+    @rule(slot=slots, amount=amounts)
+    def withdraw(self, slot: int, amount: int) -> None:
+        result = self._as_staff(
+            "select public.admin_withdraw(%s, %s, 'USD', 'model withdrawal', %s)",
+            [self.accounts[slot], _major(amount), str(uuid.uuid4())],
+        )
+        if self.status[slot] == "frozen":
+            expected = "BK004"
+        elif self.balance[slot] < amount:
+            expected = "BK001"
+        else:
+            expected = None
+            self.balance[slot] -= amount
+        assert result.get("code") == expected, result
+
+    @rule(slot=slots)
+    def freeze(self, slot: int) -> None:
+        result = self._as_staff("select public.admin_freeze_account(%s)", [self.accounts[slot]])
+        self.status[slot] = "frozen"
+        assert result["status"] == "frozen"
+
+    @rule(slot=slots)
+    def unfreeze(self, slot: int) -> None:
+        result = self._as_staff("select public.admin_unfreeze_account(%s)", [self.accounts[slot]])
+        self.status[slot] = "active"
+        assert result["status"] == "active"
+
+    @invariant()
+    def balances_match_the_model(self) -> None:
+        if not self.accounts:
+            return
+        rows = dict(
+            self.pg.execute(
+                "select id::text, balance from public.accounts where id = any(%s::uuid[])",
+                [self.accounts],
+            ).fetchall()
+        )
+        self.pg.commit()
+        assert [rows[account] for account in self.accounts] == self.balance
+
+    def teardown(self) -> None:
+        try:
+            for check in CHECKS:
+                assert self.pg.execute(check.read_text()).fetchall() == [], check.name
+        finally:
+            self.pg.close()
+
+
+@pytest.fixture
+def model_machine(stack: StackHandle) -> type[LedgerModel]:
+    LedgerModel.dsn = stack.pg_dsn
+    return LedgerModel
+
+
+def test_the_ledger_matches_a_model_of_balances_after_every_step(
+    model_machine: type[LedgerModel],
+) -> None:
+    run_state_machine_as_test(
+        model_machine,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
