@@ -32,6 +32,10 @@ def _top(results: list[LoadResult], scenario: str) -> int:
     return max((r.concurrency for r in results if r.scenario == scenario), default=0)
 
 
+def _tps(result: LoadResult | None) -> float | None:
+    return result.tps if result else None
+
+
 def _divide(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
@@ -55,8 +59,8 @@ def compute(results: list[LoadResult], cold_start: dict[str, Any]) -> dict[str, 
             function_top.cpu_ms_per_tx.get("functions"), function_top.cpu_ms_per_tx.get("postgrest")
         )
     return {
-        "sql_vs_minimal": _divide(sql_uniform and sql_uniform.tps, minimal and minimal.tps),
-        "hot_vs_uniform": _divide(sql_hot and sql_hot.tps, sql_uniform and sql_uniform.tps),
+        "sql_vs_minimal": _divide(_tps(sql_uniform), _tps(minimal)),
+        "hot_vs_uniform": _divide(_tps(sql_hot), _tps(sql_uniform)),
         "function_cpu_vs_postgrest": cpu_ratio,
         "function_added_p50_ms": added,
         "cold_start_vs_hello": _divide(
