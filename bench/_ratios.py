@@ -76,3 +76,25 @@ def verdict(name: str, value: float | None) -> str:
     target, kind = TARGETS[name]
     met = value >= target if kind == "min" else value <= target
     return "met" if met else "missed"
+
+
+def context(results: list[LoadResult]) -> dict[str, float | None]:
+    """Ratios that explain the targets: what the yardsticks themselves lose when hot, and
+    what each HTTP layer keeps of the layer beneath it (uniform, top concurrency)."""
+
+    def ratio(
+        top_scenario: str, top_mode: str, bottom_scenario: str, bottom_mode: str
+    ) -> float | None:
+        clients = _top(results, top_scenario)
+        return _divide(
+            _tps(find(results, top_scenario, top_mode, clients)),
+            _tps(find(results, bottom_scenario, bottom_mode, clients)),
+        )
+
+    return {
+        "floor_hot_vs_uniform": ratio("floor", "hot", "floor", "uniform"),
+        "minimal_hot_vs_uniform": ratio("minimal", "hot", "minimal", "uniform"),
+        "minimal_vs_floor": ratio("minimal", "uniform", "floor", "uniform"),
+        "postgrest_vs_sql": ratio("postgrest_rpc", "uniform", "transfer_funds_sql", "uniform"),
+        "function_vs_postgrest": ratio("function", "uniform", "postgrest_rpc", "uniform"),
+    }

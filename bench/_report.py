@@ -137,6 +137,14 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [*_columns_note(report), ""]
     lines += [HOT_NOTE, ""]
     lines += ["### Target ratios", "", *_ratio_table(report), ""]
+    context = report.get("context_ratios", {})
+    if context:
+        lines += [
+            "For context (tps ratios, uniform unless named, top concurrency): "
+            + ", ".join(f"`{name}` {_fmt(value, 3)}" for name, value in context.items())
+            + ".",
+            "",
+        ]
     extra = _cold_and_memory(report)
     if extra:
         lines += ["### Cold start and memory", "", *extra, ""]

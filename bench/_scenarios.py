@@ -90,6 +90,7 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
         "results": [result.as_dict() for result in run.results],
         **run.extra,
         "ratios": _ratios.compute(run.results, run.extra.get("cold_start", {})),
+        "context_ratios": _ratios.context(run.results),
         "skipped": run.skipped,
     }
 

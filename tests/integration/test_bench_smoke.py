@@ -67,3 +67,26 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
     assert json.loads((tmp_path / "results" / "latest.json").read_text())["ratios"]
     assert (tmp_path / "results" / "latest.png").read_bytes().startswith(b"\x89PNG")
     assert "| minimal transfer (sql) | uniform | 4 |" in written[0].read_text()
+
+
+def test_readme_bench_section_is_replaced_between_its_markers_only(tmp_path: Any) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n<!-- bench:start -->\nold table\n<!-- bench:end -->\nafter\n")
+    report = {
+        "started_at": "2026-01-01T00:00:00+0000", "duration_seconds": 1.0,
+        "machine": {"cpu_model": "cpu", "cores": 2, "ram_gib": 1.0, "kernel": "k",
+                    "loadavg_at_start": "0.00"},
+        "versions": {"postgres": "15", "postgrest": "PostgREST 12", "python": "3.11",
+                     "functions_framework": "3.10", "pgbench": "pgbench 15", "wrk": "wrk 4"},
+        "settings": {"bench_seconds": 1, "pgbench": "-j 2", "tpcb_scale": 1, "accounts": 2},
+        "results": [], "ratios": dict.fromkeys(TARGETS), "skipped": [],
+    }  # fmt: skip
+
+    assert _report.update_readme(readme, report)
+    text = readme.read_text()
+    assert text.startswith("# title\n\n<!-- bench:start -->\n")
+    assert text.endswith("<!-- bench:end -->\nafter\n")
+    assert "old table" not in text
+    assert "| `sql_vs_minimal` | - | >= 0.8 | not measured |" in text
+    assert _report.update_readme(readme, report)
+    assert readme.read_text() == text
