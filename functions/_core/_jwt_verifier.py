@@ -14,12 +14,19 @@ at most once per minimum interval, so a stream of tokens with made-up `kid`s
 cannot turn into a stream of fetches. When the JWKS cannot be fetched, keys
 already cached keep working; with no keys at all the answer is 503 (our
 failure), not 401 (the caller's).
+
+A frontend sends the same access token with every request for up to an hour,
+and PyJWT spends most of a millisecond per decode (per-character base64 checks,
+key preparation), more than the whole budget of a request. So a verified token
+(the exact string, signature included) is remembered for at most a minute and
+never past its `exp`; the cache is bounded and evicts the oldest entry.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +41,8 @@ __all__ = ["Caller", "JwksCache", "JwtVerifier"]
 _AUDIENCE = "authenticated"
 _MAX_TOKEN_BYTES = 8_192
 _ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
+_VERIFIED_CACHE_SIZE = 1_024
+_VERIFIED_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +156,31 @@ class JwtVerifier:
         jwks: JwksCache | None,
         issuer: str,
         leeway_seconds: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = hs256_secret
         self._jwks = jwks
         self._issuer = issuer or None
         self._leeway_seconds = leeway_seconds
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims once everything checks out; Unauthorized otherwise."""
+        remembered = self._verified.get(token)
+        now = self._clock()
+        if remembered is not None and now < remembered[0]:
+            return remembered[1]
+        claims = self._decode(token)
+        valid_until = min(float(claims["exp"]), now + _VERIFIED_CACHE_SECONDS)
+        with self._lock:
+            self._verified[token] = (valid_until, claims)
+            if len(self._verified) > _VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str) -> dict[str, Any]:
         if not token or len(token) > _MAX_TOKEN_BYTES:
             raise Unauthorized("the bearer token is missing or too long")
         algorithm, key = self._key_for(self._header(token))
@@ -171,7 +198,7 @@ class JwtVerifier:
             raise Unauthorized("the token has expired") from None
         except jwt.PyJWTError:
             raise Unauthorized("the token is not valid") from None
-        if not isinstance(claims.get("sub"), str):
+        if not isinstance(claims.get("sub"), str) or not isinstance(claims["exp"], int | float):
             raise Unauthorized("the token has no subject")
         return claims
 

@@ -308,3 +308,62 @@ def test_a_subject_that_is_not_a_string_is_refused() -> None:
     verifier = JwtVerifier(hs256_secret=SECRET, jwks=None, issuer="", leeway_seconds=0)
     with pytest.raises(Unauthorized):
         verifier.verify(jwt.encode(claims(sub=None) | {"sub": 12}, SECRET, algorithm="HS256"))
+
+
+def counting_verifier(
+    monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> tuple[JwtVerifier, list[str]]:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", decode)
+    verifier = JwtVerifier(hs256_secret=SECRET, jwks=None, issuer="", leeway_seconds=0, clock=clock)
+    return verifier, decoded
+
+
+def test_a_token_seen_again_within_a_minute_is_not_decoded_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    clock.now = time.time()
+    verifier, decoded = counting_verifier(monkeypatch, clock)
+    token = hs256_token()
+    assert verifier.verify(token) == verifier.verify(token)
+    assert len(decoded) == 1
+    clock.now += 61
+    verifier.verify(token)
+    assert len(decoded) == 2
+
+
+def test_a_remembered_token_is_not_trusted_past_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    clock.now = time.time()
+    verifier, decoded = counting_verifier(monkeypatch, clock)
+    token = hs256_token(exp=int(clock.now) + 5)
+    verifier.verify(token)
+    clock.now += 6
+    verifier.verify(token)  # PyJWT's own clock still says valid; what matters is the re-check
+    assert len(decoded) == 2
+
+
+def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions._core import _jwt_verifier
+
+    monkeypatch.setattr(_jwt_verifier, "_VERIFIED_CACHE_SIZE", 2)
+    clock = Clock()
+    clock.now = time.time()
+    verifier, decoded = counting_verifier(monkeypatch, clock)
+    first, second, third = (hs256_token(sub=f"user-{n}") for n in range(3))
+    for token in (first, second, third, first):
+        verifier.verify(token)
+    assert decoded == [first, second, third, first]
+
+
+def test_a_token_that_failed_is_never_remembered(client: FlaskClient) -> None:
+    token = hs256_token(aud="anon")
+    assert status_for(client, token) == 401
+    assert status_for(client, token) == 401
