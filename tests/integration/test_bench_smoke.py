@@ -18,7 +18,7 @@ from bench import _database, _ledger, _report
 from bench._ratios import TARGETS
 from bench._scenarios import Settings, run_all
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.bench]
 
 
 def _expected_scenarios(stack: Any) -> set[str]:
