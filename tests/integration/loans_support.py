@@ -9,6 +9,7 @@ dashboard (a product, a deposit) goes through the `pg` connection as
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Callable
@@ -141,6 +142,22 @@ def installments(pg: psycopg.Connection[Any], loan_id: str) -> list[dict[str, An
             "select * from public.loan_installments where loan_id = %s order by number",
             (loan_id,),
         ).fetchall()
+
+
+def db_today(pg: psycopg.Connection[Any]) -> dt.date:
+    """The database's current_date, which the loan functions use (not this process's clock)."""
+    row = pg.execute("select current_date").fetchone()
+    assert row is not None
+    return dt.date.fromisoformat(str(row[0]))
+
+
+def days_30e_360(start: dt.date, end: dt.date) -> int:
+    """30E/360, written from its definition: day 31 counts as 30 at either end."""
+    return (
+        360 * (end.year - start.year)
+        + 30 * (end.month - start.month)
+        + (min(end.day, 30) - min(start.day, 30))
+    )
 
 
 def snapshot(pg: psycopg.Connection[Any], loan_id: str) -> tuple[Any, ...]:

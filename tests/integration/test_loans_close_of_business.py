@@ -16,6 +16,7 @@ from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
     balance,
+    db_today,
     deposit,
     installments,
     loan_row,
@@ -94,7 +95,7 @@ def test_close_of_business_leaves_pending_and_closed_loans_alone(
 ) -> None:
     _, _, _, pending = _new_loan(pg, rest, make_user, approve=False)
     before = snapshot(pg, pending["id"])
-    _close(pg, dt.date.today() + dt.timedelta(days=400))
+    _close(pg, db_today(pg) + dt.timedelta(days=400))
     assert snapshot(pg, pending["id"]) == before
 
 

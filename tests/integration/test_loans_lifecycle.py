@@ -19,10 +19,12 @@ from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
     balance,
+    db_today,
     deposit,
     installments,
     ledger_counts,
     loan_row,
+    make_product,
     open_account,
     rpc,
     rpc_ok,
@@ -74,7 +76,7 @@ def test_loan_goes_from_application_to_paid_off_keeping_every_invariant(
     assert approved["outstanding_principal"] == 120_000
     assert balance(pg, account) == 120_000
     assert balance(pg, funding) == funding_before - 120_000
-    today = dt.date.today()
+    today = db_today(pg)
     assert approved["schedule"][0]["due_date"] > str(today)
     assert_invariants(pg)
 
@@ -354,3 +356,35 @@ def test_nothing_moves_when_a_customer_calls_the_private_functions_directly(
     )
     assert response.status_code in (404, 406)
     assert ledger_counts(pg) == counts
+
+
+def test_staff_edit_products_in_the_dashboard_audited_without_changing_existing_loans(
+    pg: psycopg.Connection[Any], rest: RestFactory, borrower: User
+) -> None:
+    product = make_product(pg, "USD", annual_rate_bps=700)
+    loan = _apply(rest, borrower, open_account(pg, borrower.id), p_product_id=product)
+    pg.execute("update public.loan_products set annual_rate_bps = 800 where id = %s", (product,))
+    assert loan_row(pg, loan["id"])["annual_rate_bps"] == 700
+    audited = pg.execute(
+        "select actor_role, before ->> 'annual_rate_bps', after ->> 'annual_rate_bps'"
+        " from public.audit_log where table_name = 'loan_products' and row_id = %s"
+        " order by id desc limit 1",
+        (product,),
+    ).fetchone()
+    assert audited == ("postgres", "700", "800")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into loans_private.loan_status_transitions values ('paid_off', 'active')",
+        "delete from loans_private.loan_status_transitions",
+        "update loans_private.loan_status_transitions set to_status = 'pending'",
+    ],
+)
+def test_the_lifecycle_table_itself_cannot_be_edited_from_the_dashboard(
+    pg: psycopg.Connection[Any], statement: str
+) -> None:
+    with pytest.raises(psycopg.Error) as raised:
+        pg.execute(statement)
+    assert "loan status transitions are fixed by migrations" in str(raised.value)

@@ -23,6 +23,8 @@ from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
     balance,
+    days_30e_360,
+    db_today,
     deposit,
     installments,
     ledger_counts,
@@ -146,7 +148,7 @@ def test_paying_the_payoff_quote_closes_the_loan_without_unaccrued_interest(
     pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
 ) -> None:
     borrower, account, loan = active_loan
-    today = dt.date.today()
+    today = db_today(pg)
     quote = rpc_ok(rest(borrower.token), "loan_payoff_quote", p_loan_id=loan["id"])
     # Disbursed today: no day of interest has accrued yet.
     assert quote == {"loan_id": loan["id"], "amount": 600_000, "currency": "USD",
@@ -174,13 +176,16 @@ def test_payoff_quote_for_a_later_date_adds_interest_accrued_on_30_360(
 
     # On the first due date the whole first month's interest is owed.
     assert quote(due_1) == 600_000 + schedule[0]["interest"]
-    # Ten 30E/360 days into the month: a third of it, rounded half up.
-    if disbursed.day <= 18:
-        ten_days = disbursed + dt.timedelta(days=10)
-        expected = (Decimal(schedule[0]["interest"]) * 10 / 30).quantize(
+    # Part way through the month: 30E/360 days over 30 of it, rounded half up.
+    for days in (1, 10, 17):
+        on = disbursed + dt.timedelta(days=days)
+        elapsed = min(30, days_30e_360(disbursed, on))
+        expected = (Decimal(schedule[0]["interest"]) * elapsed / 30).quantize(
             Decimal(1), rounding=ROUND_HALF_UP
         )
-        assert quote(ten_days) == 600_000 + int(expected)
+        assert quote(on) == 600_000 + int(expected), on
+    # Before the loan existed nothing has accrued.
+    assert quote(disbursed - dt.timedelta(days=5)) == 600_000
 
 
 def test_repaying_more_than_the_payoff_amount_is_refused_and_writes_nothing(
