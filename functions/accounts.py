@@ -41,7 +41,7 @@ _CSV_HEADER = (
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def list_accounts(ctx: Context) -> Reply:
+async def list_accounts(ctx: Context) -> Reply:
     params = [
         ("select", ACCOUNT_COLUMNS),
         # Admins can read every account; this list is the caller's own either way.
@@ -49,37 +49,39 @@ def list_accounts(ctx: Context) -> Reply:
         ("order", "created_at.asc,id.asc"),
         ("limit", str(MAX_ACCOUNTS_LISTED)),
     ]
-    rows = ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
     currencies = ctx.runtime.currencies
-    return json_reply(200, {"data": [account_public(row, currencies) for row in rows]})
+    await currencies.ensure(*{row["currency"] for row in rows})
+    data = [await account_public(row, currencies) for row in rows]
+    return json_reply(200, {"data": data})
 
 
-def open_account(ctx: Context) -> Reply:
+async def open_account(ctx: Context) -> Reply:
     request = ctx.body(AccountCreate)
-    require_currency(ctx.runtime.currencies, request.currency)
+    await require_currency(ctx.runtime.currencies, request.currency)
     args = {"p_currency": request.currency, "p_kind": request.kind, "p_nickname": request.nickname}
-    row = ctx.runtime.postgrest.rpc("open_account", args, token=ctx.caller.token)
-    return json_reply(201, account_public(row, ctx.runtime.currencies))
+    row = await ctx.runtime.postgrest.rpc("open_account", args, token=ctx.caller.token)
+    return json_reply(201, await account_public(row, ctx.runtime.currencies))
 
 
-def get_account(ctx: Context) -> Reply:
-    row = _visible_account(ctx, ctx.uuid_param("account_id"), ACCOUNT_COLUMNS)
-    return json_reply(200, account_public(row, ctx.runtime.currencies))
+async def get_account(ctx: Context) -> Reply:
+    row = await _visible_account(ctx, ctx.uuid_param("account_id"), ACCOUNT_COLUMNS)
+    return json_reply(200, await account_public(row, ctx.runtime.currencies))
 
 
-def rename_account(ctx: Context) -> Reply:
+async def rename_account(ctx: Context) -> Reply:
     account_id = ctx.uuid_param("account_id")
     request = ctx.body(AccountUpdate)
     args = {"p_account_id": account_id, "p_nickname": request.nickname}
-    row = ctx.runtime.postgrest.rpc("rename_account", args, token=ctx.caller.token)
-    return json_reply(200, account_public(row, ctx.runtime.currencies))
+    row = await ctx.runtime.postgrest.rpc("rename_account", args, token=ctx.caller.token)
+    return json_reply(200, await account_public(row, ctx.runtime.currencies))
 
 
-def list_transactions(ctx: Context) -> Reply:
+async def list_transactions(ctx: Context) -> Reply:
     account_id = ctx.uuid_param("account_id")
     query = ctx.query(TransactionsQuery)
-    account = _visible_account(ctx, account_id, "id,currency")
-    exponent = ctx.runtime.currencies.known_exponent(account["currency"])
+    account = await _visible_account(ctx, account_id, "id,currency")
+    exponent = await _exponent(ctx, account["currency"])
     params = [
         ("select", ENTRY_COLUMNS),
         ("account_id", f"eq.{account_id}"),
@@ -92,31 +94,36 @@ def list_transactions(ctx: Context) -> Reply:
         params.append(("created_at", f"gte.{query.since.isoformat()}"))
     if query.until is not None:
         params.append(("created_at", f"lt.{query.until.isoformat()}"))
-    rows = ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
     page = rows[: query.limit]
     next_cursor = str(page[-1]["id"]) if len(rows) > query.limit else None
     data = [entry_public(row, exponent) for row in page]
     return json_reply(200, {"data": data, "next_cursor": next_cursor})
 
 
-def statement(ctx: Context) -> Reply:
+async def statement(ctx: Context) -> Reply:
     """CSV for one calendar month (UTC): opening balance, entries oldest first, closing balance."""
     account_id = ctx.uuid_param("account_id")
     month = ctx.query(StatementQuery).month
-    account = _visible_account(ctx, account_id, "id,account_number,currency")
-    exponent = ctx.runtime.currencies.known_exponent(account["currency"])
+    account = await _visible_account(ctx, account_id, "id,account_number,currency")
+    exponent = await _exponent(ctx, account["currency"])
     start, end = _month_bounds(month)
-    opening = _balance_before(ctx, account_id, start)
-    entries = _entries_between(ctx, account_id, start, end)
+    opening = await _balance_before(ctx, account_id, start)
+    entries = await _entries_between(ctx, account_id, start, end)
     closing = int(entries[-1]["balance_after"]) if entries else opening
     text = _statement_csv(entries, exponent, opening, closing, start, end)
     number = re.sub(r"[^A-Za-z0-9-]", "", str(account["account_number"])) or "account"
     return csv_reply(text, f"statement-{number}-{month}.csv")
 
 
-def _visible_account(ctx: Context, account_id: str, columns: str) -> dict[str, Any]:
+async def _exponent(ctx: Context, code: str) -> int:
+    await ctx.runtime.currencies.ensure(code)
+    return ctx.runtime.currencies.known_exponent(code)
+
+
+async def _visible_account(ctx: Context, account_id: str, columns: str) -> dict[str, Any]:
     params = [("select", columns), ("id", f"eq.{account_id}"), ("limit", "1")]
-    rows = ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
     if not rows:
         raise NotFound("no such account")
     return rows[0]
@@ -129,7 +136,7 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _balance_before(ctx: Context, account_id: str, start: datetime) -> int:
+async def _balance_before(ctx: Context, account_id: str, start: datetime) -> int:
     params = [
         ("select", "balance_after"),
         ("account_id", f"eq.{account_id}"),
@@ -137,11 +144,11 @@ def _balance_before(ctx: Context, account_id: str, start: datetime) -> int:
         ("order", "id.desc"),
         ("limit", "1"),
     ]
-    rows = ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
     return int(rows[0]["balance_after"]) if rows else 0
 
 
-def _entries_between(
+async def _entries_between(
     ctx: Context, account_id: str, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     limit = ctx.runtime.settings.statement_max_rows
@@ -153,7 +160,7 @@ def _entries_between(
         ("order", "id.asc"),
         ("limit", str(limit + 1)),
     ]
-    rows = ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
     if len(rows) > limit:
         raise PostgrestError(
             f"a statement holds at most {limit} entries; page through "

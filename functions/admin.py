@@ -19,10 +19,10 @@ from functions._core._public import account_public
 __all__ = ["ROUTES"]
 
 
-def _cash_movement(ctx: Context, rpc: str) -> Reply:
+async def _cash_movement(ctx: Context, rpc: str) -> Reply:
     key = ctx.idempotency_key()
     request = ctx.body(AdminCashMovement)
-    require_amount(ctx.runtime.currencies, request.amount, request.currency)
+    await require_amount(ctx.runtime.currencies, request.amount, request.currency)
     args = {
         "p_account_id": str(request.account_id),
         "p_amount": request.amount,
@@ -30,29 +30,30 @@ def _cash_movement(ctx: Context, rpc: str) -> Reply:
         "p_reference": request.reference,
         "p_idempotency_key": key,
     }
-    return transfer_reply(ctx, ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token))
+    result = await ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token)
+    return await transfer_reply(ctx, result)
 
 
-def deposit(ctx: Context) -> Reply:
-    return _cash_movement(ctx, "admin_deposit")
+async def deposit(ctx: Context) -> Reply:
+    return await _cash_movement(ctx, "admin_deposit")
 
 
-def withdraw(ctx: Context) -> Reply:
-    return _cash_movement(ctx, "admin_withdraw")
+async def withdraw(ctx: Context) -> Reply:
+    return await _cash_movement(ctx, "admin_withdraw")
 
 
-def _set_frozen(ctx: Context, rpc: str) -> Reply:
+async def _set_frozen(ctx: Context, rpc: str) -> Reply:
     args = {"p_account_id": ctx.uuid_param("account_id")}
-    row = ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token)
-    return json_reply(200, account_public(row, ctx.runtime.currencies))
+    row = await ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token)
+    return json_reply(200, await account_public(row, ctx.runtime.currencies))
 
 
-def freeze(ctx: Context) -> Reply:
-    return _set_frozen(ctx, "admin_freeze_account")
+async def freeze(ctx: Context) -> Reply:
+    return await _set_frozen(ctx, "admin_freeze_account")
 
 
-def unfreeze(ctx: Context) -> Reply:
-    return _set_frozen(ctx, "admin_unfreeze_account")
+async def unfreeze(ctx: Context) -> Reply:
+    return await _set_frozen(ctx, "admin_unfreeze_account")
 
 
 def _decide_loan(ctx: Context, rpc: str, *, with_reason: bool) -> Reply:

@@ -11,8 +11,8 @@ from functions._core import Context, Reply, Route, json_reply, route
 __all__ = ["ROUTES"]
 
 
-def health(ctx: Context) -> Reply:
-    if ctx.runtime.postgrest.is_up():
+async def health(ctx: Context) -> Reply:
+    if await ctx.runtime.postgrest.is_up():
         return json_reply(200, {"status": "ok", "postgrest": "up"})
     retry = {"Retry-After": str(ctx.runtime.settings.retry_after_seconds)}
     return json_reply(503, {"status": "degraded", "postgrest": "down"}, retry)

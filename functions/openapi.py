@@ -242,7 +242,7 @@ def _committed() -> bytes:
     return DOCUMENT_PATH.read_bytes()
 
 
-def serve_document(ctx: Context) -> Reply:
+async def serve_document(ctx: Context) -> Reply:
     return Reply(200, _committed())
 
 

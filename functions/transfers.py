@@ -16,10 +16,10 @@ from functions._core._public import TRANSFER_COLUMNS, transfer_public
 __all__ = ["ROUTES"]
 
 
-def create_transfer(ctx: Context) -> Reply:
+async def create_transfer(ctx: Context) -> Reply:
     key = ctx.idempotency_key()
     request = ctx.body(TransferCreate)
-    require_amount(ctx.runtime.currencies, request.amount, request.currency)
+    await require_amount(ctx.runtime.currencies, request.amount, request.currency)
     args = {
         "p_from_account_id": str(request.from_account_id),
         "p_to_account_id": str(request.to_account_id),
@@ -28,17 +28,17 @@ def create_transfer(ctx: Context) -> Reply:
         "p_idempotency_key": key,
         "p_description": request.description,
     }
-    result = ctx.runtime.postgrest.rpc("transfer_funds", args, token=ctx.caller.token)
-    return transfer_reply(ctx, result)
+    result = await ctx.runtime.postgrest.rpc("transfer_funds", args, token=ctx.caller.token)
+    return await transfer_reply(ctx, result)
 
 
-def get_transfer(ctx: Context) -> Reply:
+async def get_transfer(ctx: Context) -> Reply:
     transfer_id = ctx.uuid_param("transfer_id")
     params = [("select", TRANSFER_COLUMNS), ("id", f"eq.{transfer_id}"), ("limit", "1")]
-    rows = ctx.runtime.postgrest.select("transfers", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("transfers", params, token=ctx.caller.token)
     if not rows:
         raise NotFound("no such transfer")
-    return json_reply(200, transfer_public(rows[0], ctx.runtime.currencies))
+    return json_reply(200, await transfer_public(rows[0], ctx.runtime.currencies))
 
 
 ROUTES: tuple[Route, ...] = (

@@ -473,7 +473,7 @@ def _start_functions(stack: Stack) -> None:
     _require_free(stack.functions_port, _port_variable(stack, "FUNCTIONS"))
     argv = [
         str(Path(sys.executable).parent / "functions-framework"),
-        "--target=router", "--source=functions/main.py",
+        "--target=router", "--source=functions/main.py", "--asgi",
         "--host=127.0.0.1", f"--port={stack.functions_port}",
     ]  # fmt: skip
     process = _spawn(argv, "functions", stack, env=stack.env())

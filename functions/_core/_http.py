@@ -1,4 +1,4 @@
-"""From a Flask request to a Flask response: routing, auth, limits, errors, CORS, logs.
+"""From an ASGI request to a response: routing, auth, limits, errors, CORS, logs.
 
 Every function is a table of routes; `serve` is the single place where a
 request meets it. In order: request id, CORS preflight, route match (404, 405
@@ -9,6 +9,11 @@ with its request id and answered 500 `internal`, with nothing in the body a
 client could learn the system from. Each request ends with one JSON log line:
 method, path template, status, latency and request id, never a token, key,
 amount or body.
+
+The functions run in functions-framework's ASGI mode (Starlette on uvicorn):
+measured on the benchmark machine, a bare Flask function costs 0.54 to 0.69 ms
+of CPU per request under gunicorn, the same function in ASGI mode 0.06 to 0.2 ms,
+and the whole function must cost no more than PostgREST does (about 0.7 ms).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import flask
 from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
 
 from ._errors import (
     ApiError,
@@ -87,11 +93,11 @@ def csv_reply(text: str, filename: str) -> Reply:
 class Context:
     """What a handler gets: the request, path parameters, the verified caller."""
 
-    request: flask.Request
+    request: Request
     params: dict[str, str]
     request_id: str
     runtime: Runtime
-    max_body_bytes: int
+    raw_body: bytes = b""
     caller_or_none: Caller | None = None
 
     @property
@@ -101,7 +107,7 @@ class Context:
 
     def body(self, model: type[ModelT]) -> ModelT:
         """The JSON body validated against `model`: 413, 400 invalid_json or 422."""
-        payload = _parse_json(_read_body(self.request, self.max_body_bytes))
+        payload = _parse_json(self.raw_body)
         try:
             return model.model_validate(payload)
         except ValidationError as error:
@@ -117,12 +123,12 @@ class Context:
     def query(self, model: type[ModelT]) -> ModelT:
         """The query string validated against `model` (422 with per-field details)."""
         try:
-            return model.model_validate(self.request.args.to_dict())
+            return model.model_validate(dict(self.request.query_params))
         except ValidationError as error:
             raise ValidationFailed(validation_problems(error)) from None
 
     def idempotency_key(self) -> str:
-        key = self.request.headers.get("Idempotency-Key")
+        key = self.request.headers.get("idempotency-key")
         if key is None or key == "":
             raise BadRequest(
                 "this call moves money and needs an Idempotency-Key header",
@@ -135,7 +141,7 @@ class Context:
         return key
 
 
-Handler = Callable[[Context], Reply]
+Handler = Callable[[Context], Awaitable[Reply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +173,7 @@ def validation_problems(error: ValidationError) -> list[FieldProblem]:
     return problems
 
 
-def serve(request: flask.Request, routes: Sequence[Route], function: str) -> flask.Response:
+async def serve(request: Request, routes: Sequence[Route], function: str) -> Response:
     """The single entry of every function: one request in, one response out, one log line."""
     started = time.perf_counter()
     request_id = _request_id(request)
@@ -175,20 +181,23 @@ def serve(request: flask.Request, routes: Sequence[Route], function: str) -> fla
     try:
         runtime = get_runtime()
         matched = _match(request, routes)
-        template = _template(request.path, routes, matched)
-        reply = _handle(request, matched, routes, runtime, request_id)
+        template = _template(request.url.path, routes, matched)
+        reply = await _handle(request, matched, routes, runtime, request_id)
     except ApiError as error:
         reply = _error_reply(error, request_id)
     except Exception:
         _log_line(_exception_record(function, request, request_id))
         reply = _error_reply(InternalError(), request_id)
-    response = _to_flask(reply, request, request_id)
+    response = _to_response(reply, request, request_id)
     _log_access(function, request, template, response.status_code, started, request_id)
     return response
 
 
-def _handle(
-    request: flask.Request,
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def _handle(
+    request: Request,
     matched: tuple[Route, dict[str, str]] | None,
     routes: Sequence[Route],
     runtime: Runtime,
@@ -199,17 +208,21 @@ def _handle(
     if matched is None:
         raise _no_route(request, routes)
     target, params = matched
-    context = Context(request, params, request_id, runtime, runtime.settings.max_body_bytes)
+    context = Context(request, params, request_id, runtime)
     if target.auth != "none":
-        context.caller_or_none = _authenticate(request, runtime, admin=target.auth == "admin")
-    return target.handler(context)
+        caller = await _authenticate(request, runtime, admin=target.auth == "admin")
+        context.caller_or_none = caller
+    if request.method in _METHODS_WITH_BODY:
+        context.raw_body = await _read_body(request, runtime.settings.max_body_bytes)
+    return await target.handler(context)
 
 
-def _match(request: flask.Request, routes: Sequence[Route]) -> tuple[Route, dict[str, str]] | None:
+def _match(request: Request, routes: Sequence[Route]) -> tuple[Route, dict[str, str]] | None:
+    path = request.url.path
     for candidate in routes:
         if candidate.method != request.method:
             continue
-        found = candidate.pattern.fullmatch(request.path)
+        found = candidate.pattern.fullmatch(path)
         if found:
             return candidate, found.groupdict()
     return None
@@ -229,38 +242,42 @@ def _methods_for(path: str, routes: Sequence[Route]) -> list[str]:
     return sorted(set(methods))
 
 
-def _no_route(request: flask.Request, routes: Sequence[Route]) -> ApiError:
-    allowed = _methods_for(request.path, routes)
+def _no_route(request: Request, routes: Sequence[Route]) -> ApiError:
+    allowed = _methods_for(request.url.path, routes)
     if allowed:
         return MethodNotAllowed([*allowed, "OPTIONS"])
-    return NotFound(f"no such path: {request.method} {_safe_path(request.path)}")
+    return NotFound(f"no such path: {request.method} {_safe_path(request.url.path)}")
 
 
 def _safe_path(path: str) -> str:
     return path if len(path) <= 200 else path[:200] + "..."
 
 
-def _authenticate(request: flask.Request, runtime: Runtime, *, admin: bool) -> Caller:
-    found = _BEARER.fullmatch(request.headers.get("Authorization", ""))
+async def _authenticate(request: Request, runtime: Runtime, *, admin: bool) -> Caller:
+    found = _BEARER.fullmatch(request.headers.get("authorization", ""))
     if found is None:
         raise Unauthorized("an Authorization: Bearer <access token> header is required")
     token = found[1]
-    caller = Caller.from_claims(token, runtime.verifier.verify(token))
+    caller = Caller.from_claims(token, await runtime.verifier.verify(token))
     if admin and not caller.is_admin:
         raise Forbidden("this path is for bank staff only")
     return caller
 
 
-def _read_body(request: flask.Request, limit_bytes: int) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > limit_bytes:
-        raise PayloadTooLarge(f"the request body may be at most {limit_bytes} bytes")
-    if declared is not None:
-        return request.get_data(cache=True)
-    data = request.stream.read(limit_bytes + 1)
-    if len(data) > limit_bytes:
-        raise PayloadTooLarge(f"the request body may be at most {limit_bytes} bytes")
-    return data
+async def _read_body(request: Request, limit_bytes: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to be over the limit."""
+    too_large = PayloadTooLarge(f"the request body may be at most {limit_bytes} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit_bytes):
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -272,17 +289,17 @@ def _parse_json(raw: bytes) -> Any:
         raise BadRequest() from None
 
 
-def _is_preflight(request: flask.Request) -> bool:
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+def _is_preflight(request: Request) -> bool:
+    return request.method == "OPTIONS" and "access-control-request-method" in request.headers
 
 
-def _preflight(request: flask.Request, routes: Sequence[Route], runtime: Runtime) -> Reply:
-    origin = request.headers.get("Origin", "")
+def _preflight(request: Request, routes: Sequence[Route], runtime: Runtime) -> Reply:
+    origin = request.headers.get("origin", "")
     if origin not in runtime.settings.allowed_origins:
         raise Forbidden("this origin is not allowed")
-    methods = _methods_for(request.path, routes)
+    methods = _methods_for(request.url.path, routes)
     if not methods:
-        raise NotFound(f"no such path: {_safe_path(request.path)}")
+        raise NotFound(f"no such path: {_safe_path(request.url.path)}")
     headers = {
         "Access-Control-Allow-Methods": ", ".join([*methods, "OPTIONS"]),
         "Access-Control-Allow-Headers": _CORS_ALLOW_HEADERS,
@@ -303,43 +320,15 @@ def _error_reply(error: ApiError, request_id: str) -> Reply:
     return json_reply(error.status, envelope, error.headers)
 
 
-def _to_flask(reply: Reply, request: flask.Request, request_id: str) -> flask.Response:
-    if reply.status == PayloadTooLarge.status or _unbounded_body(request):
-        # functions-framework reads the whole request body after every non-streamed response
-        # (`read_request`), even one refusing that body: a streamed answer skips the read, and
-        # the server then discards the body in small chunks instead of holding it in memory.
-        response = flask.Response(_once(reply.body), reply.status, content_type=reply.content_type)
-    else:
-        response = flask.Response(reply.body, reply.status, content_type=reply.content_type)
-    headers = response.headers
-    headers.update(reply.headers)
-    headers["X-Request-Id"] = request_id
-    origin = request.headers.get("Origin")
+def _to_response(reply: Reply, request: Request, request_id: str) -> Response:
+    headers = {**reply.headers, "X-Request-Id": request_id}
+    origin = request.headers.get("origin")
     if origin is not None:
         headers["Vary"] = "Origin"
         if origin in _allowed_origins():
             headers["Access-Control-Allow-Origin"] = origin
             headers["Access-Control-Expose-Headers"] = _CORS_EXPOSE_HEADERS
-    return response
-
-
-def _unbounded_body(request: flask.Request) -> bool:
-    """A body declared beyond the limit, or chunked with no length at all."""
-    declared = request.content_length
-    if declared is not None:
-        return declared > _body_limit()
-    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-
-
-def _once(body: bytes) -> Iterator[bytes]:
-    yield body
-
-
-def _body_limit() -> int:
-    try:
-        return get_runtime().settings.max_body_bytes
-    except Exception:  # a broken configuration already produced the answer being sent
-        return 0
+    return Response(reply.body, reply.status, headers, media_type=reply.content_type)
 
 
 def _allowed_origins() -> frozenset[str]:
@@ -349,8 +338,8 @@ def _allowed_origins() -> frozenset[str]:
         return frozenset()
 
 
-def _request_id(request: flask.Request) -> str:
-    given = request.headers.get("X-Request-Id", "")
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
     if _REQUEST_ID.fullmatch(given):
         return given
     return os.urandom(12).hex()
@@ -358,7 +347,7 @@ def _request_id(request: flask.Request) -> str:
 
 def _log_access(
     function: str,
-    request: flask.Request,
+    request: Request,
     template: str,
     status: int,
     started: float,
@@ -378,7 +367,7 @@ def _log_access(
     })  # fmt: skip
 
 
-def _exception_record(function: str, request: flask.Request, request_id: str) -> dict[str, Any]:
+def _exception_record(function: str, request: Request, request_id: str) -> dict[str, Any]:
     return {
         "severity": "ERROR",
         "message": "unhandled exception",

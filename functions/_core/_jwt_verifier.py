@@ -24,7 +24,7 @@ never past its `exp`; the cache is bounded and evicts the oldest entry.
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -94,7 +94,7 @@ class JwksCache:
     def __init__(
         self,
         url: str,
-        client: httpx.Client,
+        client: httpx.AsyncClient,
         *,
         ttl_seconds: float,
         min_refetch_interval_seconds: float,
@@ -112,18 +112,22 @@ class JwksCache:
         self._keys: dict[str, tuple[str, Any]] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
 
-    def key_for(self, kid: str) -> tuple[str, Any]:
+    async def key_for(self, kid: str) -> tuple[str, Any]:
         """(algorithm, key) for `kid`, or Unauthorized once a refetch did not find it."""
-        with self._lock:
+        now = self._clock()
+        fresh = self._fetched_at is not None and now - self._fetched_at < self._ttl_seconds
+        if fresh and kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
             now = self._clock()
             stale = self._fetched_at is None or now - self._fetched_at >= self._ttl_seconds
             if stale and self._may_fetch(now):
-                self._fetch(now)
+                await self._fetch(now)
             found = self._keys.get(kid)
             if found is None and self._may_fetch(now):
-                self._fetch(now)
+                await self._fetch(now)
                 found = self._keys.get(kid)
             if found is not None:
                 return found
@@ -134,10 +138,10 @@ class JwksCache:
     def _may_fetch(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self._min_interval_seconds
 
-    def _fetch(self, now: float) -> None:
+    async def _fetch(self, now: float) -> None:
         self._attempted_at = now
         try:
-            response = self._client.get(self._url, timeout=self._timeout_seconds)
+            response = await self._client.get(self._url, timeout=self._timeout_seconds)
             response.raise_for_status()
             keys = _parse_jwks(response.json())
         except (httpx.HTTPError, ValueError):
@@ -147,7 +151,18 @@ class JwksCache:
 
 
 class JwtVerifier:
-    """Checks signature, `exp`, `nbf`, `iat` (with leeway), `aud`, and `iss` when configured."""
+    """Checks signature, `exp`, `nbf`, `iat` (with leeway), `aud`, and `iss` when configured.
+
+    A verified token's claims are remembered, by the exact token string, until
+    the token expires: a frontend sends the same access token for up to an
+    hour, and PyJWT spends about 0.4 ms of CPU parsing one (measured on the
+    benchmark machine), more than half of what the whole function may cost.
+    Only a string that verified once is ever a hit, and `exp` is checked on
+    every hit, so the cache accepts nothing the verifier would refuse, except a
+    token signed by a JWKS key withdrawn since, which stays valid until its
+    `exp` exactly as it would in any stateless JWT deployment. The cache is
+    bounded; the oldest entry goes first.
+    """
 
     def __init__(
         self,
@@ -164,26 +179,25 @@ class JwtVerifier:
         self._leeway_seconds = leeway_seconds
         self._clock = clock
         self._verified: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def verify(self, token: str) -> dict[str, Any]:
+    async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims once everything checks out; Unauthorized otherwise."""
         remembered = self._verified.get(token)
         now = self._clock()
         if remembered is not None and now < remembered[0]:
             return remembered[1]
-        claims = self._decode(token)
+        claims = await self._decode(token)
         valid_until = min(float(claims["exp"]), now + _VERIFIED_CACHE_SECONDS)
-        with self._lock:
-            self._verified[token] = (valid_until, claims)
-            if len(self._verified) > _VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
+        # One event loop per process: no lock needed between the check and the insert.
+        self._verified[token] = (valid_until, claims)
+        if len(self._verified) > _VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
         return claims
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    async def _decode(self, token: str) -> dict[str, Any]:
         if not token or len(token) > _MAX_TOKEN_BYTES:
             raise Unauthorized("the bearer token is missing or too long")
-        algorithm, key = self._key_for(self._header(token))
+        algorithm, key = await self._key_for(self._header(token))
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -209,7 +223,7 @@ class JwtVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("the token is malformed") from None
 
-    def _key_for(self, header: dict[str, Any]) -> tuple[str, Any]:
+    async def _key_for(self, header: dict[str, Any]) -> tuple[str, Any]:
         algorithm = header.get("alg")
         if algorithm == "HS256" and self._secret:
             return "HS256", self._secret
@@ -217,5 +231,5 @@ class JwtVerifier:
             kid = header.get("kid")
             if not isinstance(kid, str) or not kid:
                 raise Unauthorized("the token names no signing key")
-            return self._jwks.key_for(kid)
+            return await self._jwks.key_for(kid)
         raise Unauthorized("the token's signing algorithm is not accepted")

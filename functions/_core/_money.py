@@ -10,10 +10,10 @@ caches the `currencies` table (code → exponent) that both need.
 
 from __future__ import annotations
 
+import asyncio
 import re
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ._errors import InternalError, ValidationFailed
@@ -79,11 +79,16 @@ def format_minor(minor: int, exponent: int) -> str:
 
 
 class CurrencySource(Protocol):
-    def __call__(self) -> dict[str, int]: ...
+    def __call__(self) -> Awaitable[dict[str, int]]: ...
 
 
 class CurrencyTable:
-    """code → exponent, read from PostgREST `currencies` and kept for a TTL."""
+    """code → exponent, read from PostgREST `currencies` and kept for a TTL.
+
+    `ensure` (async) refreshes the table when it is stale or lacks a code; the
+    lookups after it are plain dictionary reads, so formatting a page of rows
+    costs nothing more. Only one refresh runs at a time.
+    """
 
     def __init__(
         self,
@@ -97,41 +102,47 @@ class CurrencyTable:
         self._clock = clock
         self._exponents: dict[str, int] = {}
         self._loaded_at: float | None = None
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
 
-    def exponent(self, code: str) -> int | None:
+    async def ensure(self, *codes: str) -> None:
+        """Make sure the table is fresh and, if it can be, holds every code in `codes`."""
+        if not self._needs_refresh(codes):
+            return
+        async with self._lock:
+            if self._needs_refresh(codes):
+                self._exponents = await self._load()
+                self._loaded_at = self._clock()
+
+    def _needs_refresh(self, codes: tuple[str, ...]) -> bool:
+        if self._loaded_at is None:
+            return True
+        age = self._clock() - self._loaded_at
+        if age >= self._ttl_seconds:
+            return True
+        # A miss may be a currency added since the last load: reload, but not on every miss.
+        missing = any(code not in self._exponents for code in codes)
+        return missing and age >= _CURRENCY_MISS_REFRESH_SECONDS
+
+    async def exponent(self, code: str) -> int | None:
         """The exponent, or None for a currency the ledger does not know."""
-        with self._lock:
-            now = self._clock()
-            age = None if self._loaded_at is None else now - self._loaded_at
-            # A miss may be a currency added since the last load: reload, but not on every miss.
-            if (
-                age is None
-                or age >= self._ttl_seconds
-                or (code not in self._exponents and age >= _CURRENCY_MISS_REFRESH_SECONDS)
-            ):
-                self._refresh(now)
-            return self._exponents.get(code)
+        await self.ensure(code)
+        return self._exponents.get(code)
 
     def known_exponent(self, code: str) -> int:
-        """For currencies the database handed back: an unknown one is our bug, not the caller's."""
-        exponent = self.exponent(code)
+        """After `ensure`: for currencies the database handed back, an unknown one is our bug."""
+        exponent = self._exponents.get(code)
         if exponent is None:
             raise InternalError()
         return exponent
 
-    def _refresh(self, now: float) -> None:
-        self._exponents = self._load()
-        self._loaded_at = now
 
-
-def require_amount(currencies: CurrencyTable, text: str, code: str) -> int:
+async def require_amount(currencies: CurrencyTable, text: str, code: str) -> int:
     """Minor units of `text` in currency `code`; 422 naming the field that is wrong."""
-    return to_minor(text, require_currency(currencies, code))
+    return to_minor(text, await require_currency(currencies, code))
 
 
-def require_currency(currencies: CurrencyTable, code: str) -> int:
-    exponent = currencies.exponent(code)
+async def require_currency(currencies: CurrencyTable, code: str) -> int:
+    exponent = await currencies.exponent(code)
     if exponent is None:
         raise ValidationFailed.field("currency", f"unknown currency {code}")
     return exponent

@@ -16,6 +16,6 @@ from ._public import transfer_public
 __all__ = ["transfer_reply"]
 
 
-def transfer_reply(ctx: Context, result: dict[str, Any]) -> Reply:
+async def transfer_reply(ctx: Context, result: dict[str, Any]) -> Reply:
     headers = {"Idempotent-Replayed": "true"} if result.get("replayed") is True else {}
-    return json_reply(201, transfer_public(result, ctx.runtime.currencies), headers)
+    return json_reply(201, await transfer_public(result, ctx.runtime.currencies), headers)

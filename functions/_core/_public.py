@@ -31,7 +31,8 @@ ENTRY_COLUMNS = (
 CUSTOMER_KINDS = frozenset({"checking", "savings"})
 
 
-def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+async def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    await currencies.ensure(row["currency"])
     exponent = currencies.known_exponent(row["currency"])
     balance, overdraft = int(row["balance"]), int(row["overdraft_limit"])
     available = balance + overdraft if row["kind"] in CUSTOMER_KINDS else balance
@@ -49,7 +50,8 @@ def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, 
     }
 
 
-def transfer_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+async def transfer_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    await currencies.ensure(row["currency"])
     exponent = currencies.known_exponent(row["currency"])
     return {
         "id": row["id"],

@@ -1,14 +1,16 @@
 """The process-wide objects, built once from Settings on first use and then shared.
 
-One pooled `httpx.Client` serves PostgREST and the JWKS; the verifier and the
-currency table keep their caches here. Functions-framework runs each target in
-threads, so everything here is thread-safe. Tests call `reset_runtime()` after
-changing the environment.
+One pooled connection to PostgREST, one `httpx.AsyncClient` for the rare JWKS
+fetch, the verifier and the currency table with their caches. They belong to
+the event loop that built them: functions-framework's ASGI server runs one loop
+per worker process, so in production they are built once; a test client that
+starts a new loop gets a new runtime (a pool cannot move between loops).
+Tests call `reset_runtime()` after changing the environment.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 from dataclasses import dataclass
 
 import httpx
@@ -16,7 +18,7 @@ import httpx
 from ._config import Settings, get_settings
 from ._jwt_verifier import JwksCache, JwtVerifier
 from ._money import CurrencyTable
-from ._postgrest import Postgrest, make_http_client
+from ._postgrest import Postgrest, Upstream, make_upstream
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime"]
 
@@ -26,20 +28,21 @@ _MAX_CURRENCIES = 1_000
 @dataclass(frozen=True, slots=True)
 class Runtime:
     settings: Settings
-    http: httpx.Client
+    upstream: Upstream
     postgrest: Postgrest
     verifier: JwtVerifier
     currencies: CurrencyTable
+    loop: asyncio.AbstractEventLoop
 
 
 def _build(settings: Settings) -> Runtime:
-    http = make_http_client(settings)
-    postgrest = Postgrest(settings, http)
+    upstream = make_upstream(settings)
+    postgrest = Postgrest(settings, upstream)
     jwks = None
     if settings.jwks_url:
         jwks = JwksCache(
             settings.jwks_url,
-            http,
+            httpx.AsyncClient(follow_redirects=False),
             ttl_seconds=settings.jwks_cache_ttl_seconds,
             min_refetch_interval_seconds=settings.jwks_min_refetch_interval_seconds,
             timeout_seconds=settings.jwks_timeout_seconds,
@@ -52,24 +55,29 @@ def _build(settings: Settings) -> Runtime:
         leeway_seconds=settings.jwt_leeway_seconds,
     )
 
-    def load_currencies() -> dict[str, int]:
+    async def load_currencies() -> dict[str, int]:
         # Readable by anon: no caller's token needed, and never the service key.
         params = [("select", "code,exponent"), ("limit", str(_MAX_CURRENCIES))]
-        rows = postgrest.select("currencies", params, token=settings.supabase_anon_key)
+        rows = await postgrest.select("currencies", params, token=settings.supabase_anon_key)
         return {str(row["code"]): int(row["exponent"]) for row in rows}
 
     currencies = CurrencyTable(load_currencies, ttl_seconds=settings.currency_cache_ttl_seconds)
-    return Runtime(settings, http, postgrest, verifier, currencies)
+    loop = asyncio.get_running_loop()
+    return Runtime(settings, upstream, postgrest, verifier, currencies, loop)
 
 
-@functools.cache
+_current: list[Runtime] = []
+
+
 def get_runtime() -> Runtime:
-    return _build(get_settings())
+    """The runtime of the running event loop (built on first use)."""
+    loop = asyncio.get_running_loop()
+    if not _current or _current[0].loop is not loop:
+        _current[:] = [_build(get_settings())]
+    return _current[0]
 
 
 def reset_runtime() -> None:
     """Forget settings, caches and the pool (tests; never needed in production)."""
-    if get_runtime.cache_info().currsize:
-        get_runtime().http.close()
-    get_runtime.cache_clear()
+    _current.clear()
     get_settings.cache_clear()

@@ -1,23 +1,26 @@
-"""Fixtures for unit tests: the functions through functions-framework's test client,
-PostgREST and the JWKS endpoint stubbed with respx, tokens minted locally."""
+"""Fixtures for unit tests: the functions through functions-framework's ASGI app and
+Starlette's test client, PostgREST and the JWKS endpoint stubbed with respx (the
+functions reach PostgREST through httpx here: POSTGREST_CLIENT=httpx), tokens
+minted locally."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import functions_framework
+import httpx
 import jwt
 import pytest
 import respx
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from flask import Flask
-from flask.testing import FlaskClient
+from functions_framework.aio import create_asgi_app
+from starlette.testclient import TestClient
 
 from functions._core import reset_runtime
 
@@ -159,6 +162,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "SUPABASE_JWT_ISSUER": ISSUER,
         "CORS_ALLOWED_ORIGINS": f"{ORIGIN}, https://admin.example.com",
         "POSTGREST_RETRY_BACKOFF_SECONDS": "0",
+        "POSTGREST_CLIENT": "httpx",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("POSTGREST_URL", "SUPABASE_JWKS_URL", "MAX_BODY_BYTES"):
@@ -177,20 +181,82 @@ def upstream(keys: Keys) -> Iterator[respx.MockRouter]:
         yield router
 
 
-AppFactory = Callable[[str], FlaskClient]
+class Answer:
+    """An httpx response read the way the tests read it (`get_json`, `get_data`)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+
+    def get_json(self) -> Any:
+        return self._response.json()
+
+    def get_data(self, as_text: bool = False) -> str | bytes:
+        return self._response.text if as_text else self._response.content
+
+
+class FunctionClient:
+    """One functions-framework target behind Starlette's TestClient (one event loop)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | str | None = None,
+        input_stream: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        content: bytes | str | Iterable[bytes] | None = data
+        if input_stream is not None:
+            # A generator has no length: the body arrives chunked, without Content-Length.
+            content = iter([input_stream.read()])
+        # Non-ASCII header values go as raw bytes, the way a real client could send them.
+        raw = {
+            name: value if value.isascii() else value.encode()
+            for name, value in (headers or {}).items()
+        }
+        response = self._client.request(method, path, json=json, content=content, headers=raw)
+        return Answer(response)
+
+    def get(self, path: str, **kwargs: Any) -> Answer:
+        return self.open("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Answer:
+        return self.open("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Answer:
+        return self.open("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Answer:
+        return self.open("DELETE", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> Answer:
+        return self.open("OPTIONS", path, **kwargs)
+
+
+AppFactory = Callable[[str], FunctionClient]
 
 
 @pytest.fixture
-def app() -> AppFactory:
-    def make(target: str = "router") -> FlaskClient:
-        flask_app: Flask = functions_framework.create_app(target, MAIN)  # type: ignore[no-untyped-call]
-        return flask_app.test_client()
+def app() -> Iterator[AppFactory]:
+    with ExitStack() as stack:
 
-    return make
+        def make(target: str = "router") -> FunctionClient:
+            asgi = create_asgi_app(target, MAIN)  # type: ignore[no-untyped-call]
+            client = TestClient(asgi, raise_server_exceptions=False)
+            return FunctionClient(stack.enter_context(client))
+
+        yield make
 
 
 @pytest.fixture
-def client(app: AppFactory, upstream: respx.MockRouter) -> FlaskClient:
+def client(app: AppFactory, upstream: respx.MockRouter) -> FunctionClient:
     """The local router, with every function behind it."""
     return app("router")
 

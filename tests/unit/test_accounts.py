@@ -9,7 +9,6 @@ import json
 import httpx
 import pytest
 import respx
-from flask.testing import FlaskClient
 
 from functions._core import reset_runtime
 from functions._core._models import AccountList, AccountPublic, EntryPage
@@ -20,6 +19,7 @@ from tests.unit.conftest import (
     SERVICE_KEY,
     USER_ID,
     AppFactory,
+    FunctionClient,
     account_row,
     auth,
     entry_row,
@@ -29,7 +29,7 @@ from tests.unit.conftest import (
 
 
 def test_listing_accounts_returns_the_callers_accounts_with_formatted_amounts(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.get(f"{REST}/accounts").respond(json=[account_row()])
     response = client.get("/accounts", headers=auth())
@@ -56,7 +56,7 @@ def test_the_accounts_function_deploys_alone_and_sees_the_full_path(
 
 
 def test_upstream_calls_carry_the_callers_token_and_the_anon_key_never_the_service_key(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     token = hs256_token()
     route = upstream.get(f"{REST}/accounts").respond(json=[account_row()])
@@ -70,7 +70,7 @@ def test_upstream_calls_carry_the_callers_token_and_the_anon_key_never_the_servi
 
 
 def test_opening_an_account_calls_open_account_and_answers_201(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/open_account").respond(
         json=account_row(balance=0, overdraft_limit=0, kind="savings")
@@ -89,7 +89,7 @@ def test_opening_an_account_calls_open_account_and_answers_201(
 
 
 def test_opening_an_account_in_an_unknown_currency_is_refused_before_postgrest(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/open_account")
     response = client.post(
@@ -102,13 +102,13 @@ def test_opening_an_account_in_an_unknown_currency_is_refused_before_postgrest(
     assert not route.called
 
 
-def test_opening_an_account_of_an_unknown_kind_names_the_field(client: FlaskClient) -> None:
+def test_opening_an_account_of_an_unknown_kind_names_the_field(client: FunctionClient) -> None:
     response = client.post("/accounts", headers=auth(), json={"currency": "USD", "kind": "gold"})
     assert response.status_code == 422
     assert [problem["field"] for problem in error_of(response)["details"]] == ["kind"]
 
 
-def test_getting_one_account(client: FlaskClient, upstream: respx.MockRouter) -> None:
+def test_getting_one_account(client: FunctionClient, upstream: respx.MockRouter) -> None:
     upstream.get(f"{REST}/accounts").respond(json=[account_row(currency="JPY", balance=500)])
     response = client.get(f"/accounts/{ACCOUNT_ID}", headers=auth())
     assert response.status_code == 200
@@ -116,7 +116,7 @@ def test_getting_one_account(client: FlaskClient, upstream: respx.MockRouter) ->
 
 
 def test_another_users_account_is_not_found(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(json=[])  # RLS returns nothing
     response = client.get(f"/accounts/{ACCOUNT_ID}", headers=auth())
@@ -125,7 +125,7 @@ def test_another_users_account_is_not_found(
 
 
 def test_an_account_id_that_is_not_a_uuid_is_not_found(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     response = client.get("/accounts/not-a-uuid", headers=auth())
     assert response.status_code == 404
@@ -133,7 +133,7 @@ def test_an_account_id_that_is_not_a_uuid_is_not_found(
 
 
 def test_renaming_an_account_calls_rename_account(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/rename_account").respond(json=account_row(nickname="new"))
     response = client.patch(f"/accounts/{ACCOUNT_ID}", headers=auth(), json={"nickname": "new"})
@@ -145,14 +145,14 @@ def test_renaming_an_account_calls_rename_account(
     }
 
 
-def test_renaming_with_an_overlong_nickname_is_refused(client: FlaskClient) -> None:
+def test_renaming_with_an_overlong_nickname_is_refused(client: FunctionClient) -> None:
     response = client.patch(f"/accounts/{ACCOUNT_ID}", headers=auth(), json={"nickname": "n" * 65})
     assert response.status_code == 422
     assert error_of(response)["details"][0]["field"] == "nickname"
 
 
 def test_transactions_page_newest_first_with_a_next_cursor(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(json=[{"id": ACCOUNT_ID, "currency": "USD"}])
     entries = upstream.get(f"{REST}/entries").respond(
@@ -172,7 +172,7 @@ def test_transactions_page_newest_first_with_a_next_cursor(
 
 
 def test_the_last_page_of_transactions_has_no_next_cursor(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(json=[{"id": ACCOUNT_ID, "currency": "USD"}])
     entries = upstream.get(f"{REST}/entries").respond(json=[entry_row(1)])
@@ -190,7 +190,7 @@ def test_the_last_page_of_transactions_has_no_next_cursor(
 
 
 def test_transactions_of_an_invisible_account_are_not_found(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(json=[])
     entries = upstream.get(f"{REST}/entries")
@@ -199,7 +199,7 @@ def test_transactions_of_an_invisible_account_are_not_found(
     assert not entries.called
 
 
-def test_transaction_paging_parameters_are_bounded(client: FlaskClient) -> None:
+def test_transaction_paging_parameters_are_bounded(client: FunctionClient) -> None:
     for query, field in (
         ("limit=0", "limit"),
         ("limit=101", "limit"),
@@ -214,7 +214,7 @@ def test_transaction_paging_parameters_are_bounded(client: FlaskClient) -> None:
 
 
 def test_a_statement_is_csv_with_opening_entries_and_closing_balance(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(
         json=[{"id": ACCOUNT_ID, "account_number": "LB-0001", "currency": "USD"}]
@@ -244,7 +244,7 @@ def test_a_statement_is_csv_with_opening_entries_and_closing_balance(
 
 
 def test_a_statement_of_a_quiet_month_opens_and_closes_at_zero(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(
         json=[{"id": ACCOUNT_ID, "account_number": "LB-0001", "currency": "JPY"}]
@@ -256,7 +256,7 @@ def test_a_statement_of_a_quiet_month_opens_and_closes_at_zero(
     assert rows[1][7] == rows[2][7] == "0"
 
 
-def test_a_statement_needs_a_valid_month(client: FlaskClient) -> None:
+def test_a_statement_needs_a_valid_month(client: FunctionClient) -> None:
     for query in ("", "month=2026-13", "month=26-01"):
         response = client.get(f"/accounts/{ACCOUNT_ID}/statement?{query}", headers=auth())
         assert response.status_code == 422
@@ -264,7 +264,7 @@ def test_a_statement_needs_a_valid_month(client: FlaskClient) -> None:
 
 
 def test_a_statement_with_too_many_entries_is_refused(
-    client: FlaskClient, upstream: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+    client: FunctionClient, upstream: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STATEMENT_MAX_ROWS", "2")
     reset_runtime()
@@ -281,7 +281,7 @@ def test_a_statement_with_too_many_entries_is_refused(
 
 
 def test_a_currency_postgrest_returns_but_the_table_lacks_is_an_internal_error(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/accounts").respond(json=[account_row(currency="ZZZ")])
     response = client.get(f"/accounts/{ACCOUNT_ID}", headers=auth())
@@ -290,7 +290,7 @@ def test_a_currency_postgrest_returns_but_the_table_lacks_is_an_internal_error(
 
 
 def test_an_admin_lists_only_their_own_accounts(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.get(f"{REST}/accounts").mock(return_value=httpx.Response(200, json=[]))
     client.get("/accounts", headers=auth(hs256_token(app_metadata={"role": "admin"})))

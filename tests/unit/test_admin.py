@@ -6,12 +6,12 @@ import json
 
 import pytest
 import respx
-from flask.testing import FlaskClient
 
 from tests.unit.conftest import (
     ACCOUNT_ID,
     REST,
     AppFactory,
+    FunctionClient,
     account_row,
     admin_token,
     auth,
@@ -29,7 +29,7 @@ CASH = {"account_id": ACCOUNT_ID, "amount": "100.00", "currency": "USD", "refere
     [("/admin/deposits", "admin_deposit"), ("/admin/withdrawals", "admin_withdraw")],
 )
 def test_staff_move_cash_with_an_idempotency_key(
-    client: FlaskClient, upstream: respx.MockRouter, path: str, rpc: str
+    client: FunctionClient, upstream: respx.MockRouter, path: str, rpc: str
 ) -> None:
     route = upstream.post(f"{REST}/rpc/{rpc}").respond(json=transfer_row(amount=10000))
     response = client.post(path, headers=money_headers("dep-1", admin_token()), json=CASH)
@@ -44,7 +44,7 @@ def test_staff_move_cash_with_an_idempotency_key(
     }
 
 
-def test_a_replayed_deposit_is_marked(client: FlaskClient, upstream: respx.MockRouter) -> None:
+def test_a_replayed_deposit_is_marked(client: FunctionClient, upstream: respx.MockRouter) -> None:
     upstream.post(f"{REST}/rpc/admin_deposit").respond(json=transfer_row(replayed=True))
     response = client.post("/admin/deposits", headers=money_headers("k", admin_token()), json=CASH)
     assert response.headers["Idempotent-Replayed"] == "true"
@@ -74,7 +74,7 @@ def test_staff_freeze_and_unfreeze_accounts(
     ["/admin/deposits", "/admin/withdrawals", f"/admin/accounts/{ACCOUNT_ID}/freeze"],
 )
 def test_a_customer_calling_an_admin_path_is_forbidden_before_postgrest(
-    client: FlaskClient, upstream: respx.MockRouter, path: str
+    client: FunctionClient, upstream: respx.MockRouter, path: str
 ) -> None:
     response = client.post(path, headers=money_headers(), json=CASH)
     assert response.status_code == 403
@@ -83,20 +83,22 @@ def test_a_customer_calling_an_admin_path_is_forbidden_before_postgrest(
 
 
 def test_user_metadata_saying_admin_does_not_make_an_admin(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     token = hs256_token(user_metadata={"role": "admin"}, role="admin")
     response = client.post("/admin/deposits", headers=money_headers("k", token), json=CASH)
     assert response.status_code == 403
 
 
-def test_an_admin_path_without_a_token_is_unauthorized_not_forbidden(client: FlaskClient) -> None:
+def test_an_admin_path_without_a_token_is_unauthorized_not_forbidden(
+    client: FunctionClient,
+) -> None:
     response = client.post("/admin/deposits", json=CASH)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_deposit_without_a_reference_names_the_field(client: FlaskClient) -> None:
+def test_a_deposit_without_a_reference_names_the_field(client: FunctionClient) -> None:
     body = {key: value for key, value in CASH.items() if key != "reference"}
     response = client.post("/admin/deposits", headers=money_headers("k", admin_token()), json=body)
     assert response.status_code == 422

@@ -7,9 +7,15 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from flask.testing import FlaskClient
 
-from tests.unit.conftest import ACCOUNT_ID, OTHER_ACCOUNT_ID, REST, error_of, money_headers
+from tests.unit.conftest import (
+    ACCOUNT_ID,
+    OTHER_ACCOUNT_ID,
+    REST,
+    FunctionClient,
+    error_of,
+    money_headers,
+)
 
 TRANSFER = {
     "from_account_id": ACCOUNT_ID,
@@ -38,14 +44,14 @@ def postgrest_error(code: str, message: str = "", details: Any = None) -> dict[s
     return {"code": code, "message": message, "details": details, "hint": None}
 
 
-def post_transfer(client: FlaskClient) -> Any:
+def post_transfer(client: FunctionClient) -> Any:
     return client.post("/transfers", headers=money_headers(), json=TRANSFER)
 
 
 @pytest.mark.parametrize(("sqlstate", "code", "status"), LEDGER_SQLSTATES)
 @pytest.mark.parametrize("http_status", [400, 409, 422])
 def test_each_ledger_sqlstate_maps_to_its_code_and_status_whatever_postgrest_status_says(
-    client: FlaskClient,
+    client: FunctionClient,
     upstream: respx.MockRouter,
     sqlstate: str,
     code: str,
@@ -62,14 +68,14 @@ def test_each_ledger_sqlstate_maps_to_its_code_and_status_whatever_postgrest_sta
 
 
 def test_a_ledger_error_without_a_message_gets_a_readable_one(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(422, json=postgrest_error("BK001"))
     assert error_of(post_transfer(client))["message"] == "insufficient funds"
 
 
 def test_rate_limited_carries_retry_after_from_the_details(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     body = postgrest_error("BK008", "slow down", "7")
     upstream.post(f"{REST}/rpc/transfer_funds").respond(429, json=body)
@@ -79,7 +85,7 @@ def test_rate_limited_carries_retry_after_from_the_details(
 
 
 def test_rate_limited_with_unreadable_details_waits_one_second(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     body = postgrest_error("BK008", "slow down", "soon")
     upstream.post(f"{REST}/rpc/transfer_funds").respond(429, json=body)
@@ -87,7 +93,7 @@ def test_rate_limited_with_unreadable_details_waits_one_second(
 
 
 def test_a_validation_failure_from_sql_names_the_field(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     body = postgrest_error("BK009", "amount has too many decimals", "p_amount")
     upstream.post(f"{REST}/rpc/transfer_funds").respond(400, json=body)
@@ -109,7 +115,7 @@ def test_a_validation_failure_from_sql_names_the_field(
     ],
 )
 def test_platform_errors_are_mapped_without_leaking_their_text(
-    client: FlaskClient, upstream: respx.MockRouter, sqlstate: str, status: int, code: str
+    client: FunctionClient, upstream: respx.MockRouter, sqlstate: str, status: int, code: str
 ) -> None:
     secret_text = "function public.transfer_funds(uuid) does not exist at db.internal:5432"
     body = postgrest_error(sqlstate, secret_text, "select * from accounts")
@@ -124,7 +130,7 @@ def test_platform_errors_are_mapped_without_leaking_their_text(
 
 
 def test_an_unauthorized_answer_from_postgrest_carries_www_authenticate(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(401, json=postgrest_error("PGRST301"))
     assert post_transfer(client).headers["WWW-Authenticate"].startswith("Bearer")
@@ -132,7 +138,7 @@ def test_an_unauthorized_answer_from_postgrest_carries_www_authenticate(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_postgrest_answering_5xx_is_upstream_unavailable_with_retry_after(
-    client: FlaskClient, upstream: respx.MockRouter, status: int
+    client: FunctionClient, upstream: respx.MockRouter, status: int
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(status, text="<html>nginx</html>")
     response = post_transfer(client)
@@ -142,14 +148,14 @@ def test_postgrest_answering_5xx_is_upstream_unavailable_with_retry_after(
 
 
 def test_a_4xx_without_a_json_body_is_an_internal_error(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(404, text="not here")
     assert post_transfer(client).status_code == 500
 
 
 def test_postgrest_down_is_503_with_retry_after(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").mock(side_effect=httpx.ConnectError("refused"))
     response = post_transfer(client)
@@ -159,7 +165,7 @@ def test_postgrest_down_is_503_with_retry_after(
 
 
 def test_postgrest_too_slow_is_503_and_the_call_is_not_repeated(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/transfer_funds").mock(side_effect=httpx.ReadTimeout("slow"))
     response = post_transfer(client)
@@ -170,7 +176,7 @@ def test_postgrest_too_slow_is_503_and_the_call_is_not_repeated(
 
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
 def test_a_serialization_failure_or_deadlock_is_retried_then_succeeds(
-    client: FlaskClient, upstream: respx.MockRouter, sqlstate: str
+    client: FunctionClient, upstream: respx.MockRouter, sqlstate: str
 ) -> None:
     from tests.unit.conftest import transfer_row
 
@@ -189,7 +195,7 @@ def test_a_serialization_failure_or_deadlock_is_retried_then_succeeds(
 
 
 def test_retries_are_bounded_then_the_answer_is_503(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/transfer_funds").respond(409, json=postgrest_error("40001"))
     response = post_transfer(client)
@@ -198,21 +204,21 @@ def test_retries_are_bounded_then_the_answer_is_503(
     assert route.call_count == 4  # the first try and POSTGREST_MAX_RETRIES=3 more
 
 
-def test_other_errors_are_never_retried(client: FlaskClient, upstream: respx.MockRouter) -> None:
+def test_other_errors_are_never_retried(client: FunctionClient, upstream: respx.MockRouter) -> None:
     route = upstream.post(f"{REST}/rpc/transfer_funds").respond(422, json=postgrest_error("BK001"))
     post_transfer(client)
     assert route.call_count == 1
 
 
 def test_a_success_that_is_not_json_is_an_internal_error(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(200, text="oops")
     assert post_transfer(client).status_code == 500
 
 
 def test_a_success_of_the_wrong_shape_is_an_internal_error(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(200, json=[1])
     upstream.get(f"{REST}/accounts").respond(200, json={"not": "a list"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -12,7 +13,6 @@ import jwt
 import pytest
 import respx
 from cryptography.hazmat.primitives import serialization
-from flask.testing import FlaskClient
 
 from functions._core import Unauthorized, UpstreamUnavailable, reset_runtime
 from functions._core._jwt_verifier import JwksCache, JwtVerifier
@@ -21,6 +21,8 @@ from tests.unit.conftest import (
     JWKS_URL,
     REST,
     SECRET,
+    USER_ID,
+    FunctionClient,
     Keys,
     auth,
     claims,
@@ -35,7 +37,7 @@ def accounts_ok(upstream: respx.MockRouter) -> respx.MockRouter:
     return upstream
 
 
-def status_for(client: FlaskClient, token: str) -> int:
+def status_for(client: FunctionClient, token: str) -> int:
     response = client.get("/accounts", headers=auth(token))
     if response.status_code == 401:
         assert error_of(response)["code"] == "unauthorized"
@@ -48,20 +50,20 @@ def b64(data: dict[str, Any]) -> str:
 
 
 def test_a_valid_hs256_token_is_accepted(
-    client: FlaskClient, accounts_ok: respx.MockRouter
+    client: FunctionClient, accounts_ok: respx.MockRouter
 ) -> None:
     assert status_for(client, hs256_token()) == 200
 
 
 def test_a_valid_es256_token_from_the_jwks_is_accepted(
-    client: FlaskClient, accounts_ok: respx.MockRouter, keys: Keys
+    client: FunctionClient, accounts_ok: respx.MockRouter, keys: Keys
 ) -> None:
     token = jwt.encode(claims(), keys.es256, algorithm="ES256", headers={"kid": "es-key"})
     assert status_for(client, token) == 200
 
 
 def test_a_valid_rs256_token_from_the_jwks_is_accepted(
-    client: FlaskClient, accounts_ok: respx.MockRouter, keys: Keys
+    client: FunctionClient, accounts_ok: respx.MockRouter, keys: Keys
 ) -> None:
     token = jwt.encode(claims(), keys.rs256, algorithm="RS256", headers={"kid": "rs-key"})
     assert status_for(client, token) == 200
@@ -89,30 +91,30 @@ def test_a_valid_rs256_token_from_the_jwks_is_accepted(
     ],
 )
 def test_a_token_with_bad_claims_is_unauthorized(
-    client: FlaskClient, overrides: dict[str, Any]
+    client: FunctionClient, overrides: dict[str, Any]
 ) -> None:
     assert status_for(client, hs256_token(**overrides)) == 401
 
 
 def test_a_little_clock_skew_is_tolerated(
-    client: FlaskClient, accounts_ok: respx.MockRouter
+    client: FunctionClient, accounts_ok: respx.MockRouter
 ) -> None:
     assert status_for(client, hs256_token(iat=int(time.time()) + 5)) == 200
 
 
-def test_a_token_signed_with_another_secret_is_unauthorized(client: FlaskClient) -> None:
+def test_a_token_signed_with_another_secret_is_unauthorized(client: FunctionClient) -> None:
     token = jwt.encode(claims(), "another-secret-that-is-also-long-enough-!!", algorithm="HS256")
     assert status_for(client, token) == 401
 
 
-def test_alg_none_is_refused(client: FlaskClient) -> None:
+def test_alg_none_is_refused(client: FunctionClient) -> None:
     token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}."
     assert status_for(client, token) == 401
 
 
 @pytest.mark.parametrize("kind", ["es256", "rs256"])
 def test_algorithm_confusion_with_the_public_key_as_hmac_secret_is_refused(
-    client: FlaskClient, keys: Keys, kind: str
+    client: FunctionClient, keys: Keys, kind: str
 ) -> None:
     import hashlib
     import hmac
@@ -129,7 +131,7 @@ def test_algorithm_confusion_with_the_public_key_as_hmac_secret_is_refused(
     assert status_for(client, token) == 401
 
 
-def test_an_es256_header_on_an_rsa_key_is_refused(client: FlaskClient, keys: Keys) -> None:
+def test_an_es256_header_on_an_rsa_key_is_refused(client: FunctionClient, keys: Keys) -> None:
     token = jwt.encode(claims(), keys.es256, algorithm="ES256", headers={"kid": "rs-key"})
     assert status_for(client, token) == 401
 
@@ -137,19 +139,19 @@ def test_an_es256_header_on_an_rsa_key_is_refused(client: FlaskClient, keys: Key
 @pytest.mark.parametrize(
     "token", ["", "abc", "a.b.c", "x" * 9000, f"{b64({'alg': 'ES256'})}.{b64(claims())}.sig"]
 )
-def test_malformed_tokens_are_unauthorized(client: FlaskClient, token: str) -> None:
+def test_malformed_tokens_are_unauthorized(client: FunctionClient, token: str) -> None:
     response = client.get("/accounts", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "token abc", "Bearer a b"])
-def test_other_authorization_schemes_are_unauthorized(client: FlaskClient, header: str) -> None:
+def test_other_authorization_schemes_are_unauthorized(client: FunctionClient, header: str) -> None:
     response = client.get("/accounts", headers={"Authorization": header})
     assert response.status_code == 401
 
 
 def test_an_unknown_kid_causes_exactly_one_refetch_then_401(
-    client: FlaskClient, accounts_ok: respx.MockRouter, keys: Keys
+    client: FunctionClient, accounts_ok: respx.MockRouter, keys: Keys
 ) -> None:
     known = jwt.encode(claims(), keys.es256, algorithm="ES256", headers={"kid": "es-key"})
     assert status_for(client, known) == 200
@@ -161,7 +163,10 @@ def test_an_unknown_kid_causes_exactly_one_refetch_then_401(
 
 
 def test_an_unknown_kid_after_the_minimum_interval_refetches_once(
-    client: FlaskClient, accounts_ok: respx.MockRouter, keys: Keys, monkeypatch: pytest.MonkeyPatch
+    client: FunctionClient,
+    accounts_ok: respx.MockRouter,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("JWKS_MIN_REFETCH_INTERVAL_SECONDS", "0")
     reset_runtime()
@@ -174,7 +179,7 @@ def test_an_unknown_kid_after_the_minimum_interval_refetches_once(
 
 
 def test_jwks_unreachable_with_no_keys_cached_is_503(
-    client: FlaskClient, upstream: respx.MockRouter, keys: Keys
+    client: FunctionClient, upstream: respx.MockRouter, keys: Keys
 ) -> None:
     upstream.routes["jwks"].side_effect = httpx.ConnectError("down")
     token = jwt.encode(claims(), keys.es256, algorithm="ES256", headers={"kid": "es-key"})
@@ -184,14 +189,14 @@ def test_jwks_unreachable_with_no_keys_cached_is_503(
 
 
 def test_hs256_tokens_still_work_while_the_jwks_is_unreachable(
-    client: FlaskClient, accounts_ok: respx.MockRouter
+    client: FunctionClient, accounts_ok: respx.MockRouter
 ) -> None:
     accounts_ok.routes["jwks"].side_effect = httpx.ConnectError("down")
     assert status_for(client, hs256_token()) == 200
 
 
 def test_jwks_disabled_refuses_asymmetric_tokens(
-    client: FlaskClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
+    client: FunctionClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPABASE_JWKS_URL", "")
     reset_runtime()
@@ -200,7 +205,7 @@ def test_jwks_disabled_refuses_asymmetric_tokens(
 
 
 def test_without_a_legacy_secret_hs256_tokens_are_refused(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    client: FunctionClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUPABASE_JWT_SECRET", "")
     reset_runtime()
@@ -215,8 +220,8 @@ class Clock:
         return self.now
 
 
-def make_cache(keys: Keys, clock: Clock) -> tuple[JwksCache, respx.Route, httpx.Client]:
-    http = httpx.Client()
+def make_cache(keys: Keys, clock: Clock) -> tuple[JwksCache, respx.Route, httpx.AsyncClient]:
+    http = httpx.AsyncClient()
     cache = JwksCache(
         JWKS_URL, http, ttl_seconds=600, min_refetch_interval_seconds=30, timeout_seconds=1,
         clock=clock,
@@ -227,50 +232,63 @@ def make_cache(keys: Keys, clock: Clock) -> tuple[JwksCache, respx.Route, httpx.
 
 @respx.mock
 def test_the_jwks_is_refetched_after_its_ttl(keys: Keys) -> None:
-    clock = Clock()
-    cache, route, http = make_cache(keys, clock)
-    with http:
-        assert cache.key_for("es-key")[0] == "ES256"
-        clock.now += 599
-        cache.key_for("rs-key")
-        assert route.call_count == 1
-        clock.now += 2
-        assert cache.key_for("rs-key")[0] == "RS256"
-        assert route.call_count == 2
+    async def scenario() -> None:
+        clock = Clock()
+        cache, route, http = make_cache(keys, clock)
+        async with http:
+            assert (await cache.key_for("es-key"))[0] == "ES256"
+            clock.now += 599
+            await cache.key_for("rs-key")
+            assert route.call_count == 1
+            clock.now += 2
+            assert (await cache.key_for("rs-key"))[0] == "RS256"
+            assert route.call_count == 2
+
+    asyncio.run(scenario())
 
 
 @respx.mock
 def test_unknown_kids_refetch_at_most_once_per_interval(keys: Keys) -> None:
-    clock = Clock()
-    cache, route, http = make_cache(keys, clock)
-    with http:
-        cache.key_for("es-key")
-        clock.now += 31
-        for kid in ("a", "b", "c"):
-            with pytest.raises(Unauthorized):
-                cache.key_for(kid)
-        assert route.call_count == 2
+    async def scenario() -> None:
+        clock = Clock()
+        cache, route, http = make_cache(keys, clock)
+        async with http:
+            await cache.key_for("es-key")
+            clock.now += 31
+            for kid in ("a", "b", "c"):
+                with pytest.raises(Unauthorized):
+                    await cache.key_for(kid)
+            assert route.call_count == 2
+
+    asyncio.run(scenario())
 
 
 @respx.mock
 def test_a_failed_refresh_keeps_the_cached_keys(keys: Keys) -> None:
-    clock = Clock()
-    cache, route, http = make_cache(keys, clock)
-    with http:
-        cache.key_for("es-key")
-        route.side_effect = httpx.ConnectError("down")
-        clock.now += 700
-        assert cache.key_for("es-key")[0] == "ES256"
-        assert route.call_count == 2
+    async def scenario() -> None:
+        clock = Clock()
+        cache, route, http = make_cache(keys, clock)
+        async with http:
+            await cache.key_for("es-key")
+            route.side_effect = httpx.ConnectError("down")
+            clock.now += 700
+            assert (await cache.key_for("es-key"))[0] == "ES256"
+            assert route.call_count == 2
+
+    asyncio.run(scenario())
 
 
 @respx.mock
 def test_an_unreadable_jwks_with_nothing_cached_is_upstream_unavailable(keys: Keys) -> None:
-    clock = Clock()
-    cache, route, http = make_cache(keys, clock)
-    route.respond(200, text="not json")
-    with http, pytest.raises(UpstreamUnavailable):
-        cache.key_for("es-key")
+    async def scenario() -> None:
+        clock = Clock()
+        cache, route, http = make_cache(keys, clock)
+        route.respond(200, text="not json")
+        async with http:
+            with pytest.raises(UpstreamUnavailable):
+                await cache.key_for("es-key")
+
+    asyncio.run(scenario())
 
 
 @respx.mock
@@ -285,29 +303,35 @@ def test_keys_the_functions_cannot_use_are_ignored(keys: Keys) -> None:
         {**es, "kid": None},
         "not an object",
     ]
-    clock = Clock()
-    cache, route, http = make_cache(keys, clock)
-    route.respond(json={"keys": [*odd, es]})
-    with http:
-        assert cache.key_for("es-key")[0] == "ES256"
-        for kid in ("oct", "enc", "mislabelled", "broken"):
-            with pytest.raises(Unauthorized):
-                cache.key_for(kid)
+
+    async def scenario() -> None:
+        clock = Clock()
+        cache, route, http = make_cache(keys, clock)
+        route.respond(json={"keys": [*odd, es]})
+        async with http:
+            assert (await cache.key_for("es-key"))[0] == "ES256"
+            for kid in ("oct", "enc", "mislabelled", "broken"):
+                with pytest.raises(Unauthorized):
+                    await cache.key_for(kid)
+
+    asyncio.run(scenario())
 
 
 def test_the_verifier_checks_the_issuer_only_when_configured() -> None:
     verifier = JwtVerifier(hs256_secret=SECRET, jwks=None, issuer="", leeway_seconds=0)
     token = jwt.encode(claims(iss="anyone"), SECRET, algorithm="HS256")
-    assert verifier.verify(token)["iss"] == "anyone"
+    assert asyncio.run(verifier.verify(token))["iss"] == "anyone"
     strict = JwtVerifier(hs256_secret=SECRET, jwks=None, issuer=ISSUER, leeway_seconds=0)
     with pytest.raises(Unauthorized):
-        strict.verify(token)
+        asyncio.run(strict.verify(token))
 
 
 def test_a_subject_that_is_not_a_string_is_refused() -> None:
     verifier = JwtVerifier(hs256_secret=SECRET, jwks=None, issuer="", leeway_seconds=0)
     with pytest.raises(Unauthorized):
-        verifier.verify(jwt.encode(claims(sub=None) | {"sub": 12}, SECRET, algorithm="HS256"))
+        asyncio.run(
+            verifier.verify(jwt.encode(claims(sub=None) | {"sub": 12}, SECRET, algorithm="HS256"))
+        )
 
 
 def counting_verifier(
@@ -332,10 +356,10 @@ def test_a_token_seen_again_within_a_minute_is_not_decoded_again(
     clock.now = time.time()
     verifier, decoded = counting_verifier(monkeypatch, clock)
     token = hs256_token()
-    assert verifier.verify(token) == verifier.verify(token)
+    assert asyncio.run(verifier.verify(token)) == asyncio.run(verifier.verify(token))
     assert len(decoded) == 1
     clock.now += 61
-    verifier.verify(token)
+    asyncio.run(verifier.verify(token))
     assert len(decoded) == 2
 
 
@@ -344,9 +368,9 @@ def test_a_remembered_token_is_not_trusted_past_its_expiry(monkeypatch: pytest.M
     clock.now = time.time()
     verifier, decoded = counting_verifier(monkeypatch, clock)
     token = hs256_token(exp=int(clock.now) + 5)
-    verifier.verify(token)
+    asyncio.run(verifier.verify(token))
     clock.now += 6
-    verifier.verify(token)  # PyJWT's own clock still says valid; what matters is the re-check
+    asyncio.run(verifier.verify(token))  # PyJWT's own clock still says valid; what matters is the re-check
     assert len(decoded) == 2
 
 
@@ -359,11 +383,11 @@ def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> N
     verifier, decoded = counting_verifier(monkeypatch, clock)
     first, second, third = (hs256_token(sub=f"user-{n}") for n in range(3))
     for token in (first, second, third, first):
-        verifier.verify(token)
+        asyncio.run(verifier.verify(token))
     assert decoded == [first, second, third, first]
 
 
-def test_a_token_that_failed_is_never_remembered(client: FlaskClient) -> None:
+def test_a_token_that_failed_is_never_remembered(client: FunctionClient) -> None:
     token = hs256_token(aud="anon")
     assert status_for(client, token) == 401
     assert status_for(client, token) == 401

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import respx
-from flask.testing import FlaskClient
+from tests.unit.conftest import FunctionClient
 
 from functions import admin, loans, openapi
 from functions._core import _loan_models
@@ -96,7 +96,7 @@ def refusal(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 # Apply ---------------------------------------------------------------------------
 def test_applying_answers_201_with_the_loan_and_its_schedule_in_major_units(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/loan_apply").respond(json=loan_row())
     response = client.post("/loans", headers=auth(), json=apply_body(purpose="a bicycle"))
@@ -123,7 +123,7 @@ def test_applying_answers_201_with_the_loan_and_its_schedule_in_major_units(
 
 
 def test_the_loan_rpc_is_called_with_the_callers_token_and_the_anon_key_only(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/loan_apply").respond(json=loan_row())
     token = hs256_token()
@@ -153,7 +153,7 @@ def test_the_loan_rpc_is_called_with_the_callers_token_and_the_anon_key_only(
     ],
 )
 def test_an_invalid_application_is_refused_before_postgrest_naming_the_field(
-    client: FlaskClient, upstream: respx.MockRouter, overrides: dict[str, Any], field: str
+    client: FunctionClient, upstream: respx.MockRouter, overrides: dict[str, Any], field: str
 ) -> None:
     response = client.post("/loans", headers=auth(), json=apply_body(**overrides))
     assert response.status_code == 422
@@ -163,7 +163,7 @@ def test_an_invalid_application_is_refused_before_postgrest_naming_the_field(
     assert all("/rpc/" not in str(call.request.url) for call in upstream.calls)
 
 
-def test_three_decimals_are_fine_for_kwd(client: FlaskClient, upstream: respx.MockRouter) -> None:
+def test_three_decimals_are_fine_for_kwd(client: FunctionClient, upstream: respx.MockRouter) -> None:
     upstream.post(f"{REST}/rpc/loan_apply").respond(
         json=loan_row(currency="KWD", principal=1_000_500, schedule=[installment(1)])
     )
@@ -186,7 +186,7 @@ def test_three_decimals_are_fine_for_kwd(client: FlaskClient, upstream: respx.Mo
     ],
 )  # fmt: skip
 def test_refused_applications_map_to_the_error_envelope(
-    client: FlaskClient, upstream: respx.MockRouter, upstream_status: int, body: dict[str, Any],
+    client: FunctionClient, upstream: respx.MockRouter, upstream_status: int, body: dict[str, Any],
     status: int, code: str,
 ) -> None:  # fmt: skip
     upstream.post(f"{REST}/rpc/loan_apply").respond(upstream_status, json=body)
@@ -199,7 +199,7 @@ def test_refused_applications_map_to_the_error_envelope(
         assert error["details"] == [{"field": "principal", "message": body["message"]}]
 
 
-def test_applying_without_a_token_is_unauthorized(client: FlaskClient) -> None:
+def test_applying_without_a_token_is_unauthorized(client: FunctionClient) -> None:
     response = client.post("/loans", json=apply_body())
     assert response.status_code == 401
 
@@ -213,7 +213,7 @@ def _table_row(**overrides: Any) -> dict[str, Any]:
 
 
 def test_listing_loans_reads_the_callers_own_with_their_installments(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.get(f"{REST}/loans").respond(
         json=[_table_row(), _table_row(id=PRODUCT_ID, currency="JPY", principal=300_000)]
@@ -231,7 +231,7 @@ def test_listing_loans_reads_the_callers_own_with_their_installments(
 
 
 def test_getting_a_loan_formats_what_was_paid(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     paid = installment(1, principal_paid=40_000, interest_paid=1_200, status="paid")
     upstream.get(f"{REST}/loans").respond(
@@ -248,7 +248,7 @@ def test_getting_a_loan_formats_what_was_paid(
 
 
 def test_a_loan_the_caller_cannot_see_is_not_found(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/loans").respond(json=[])
     response = client.get(f"/loans/{LOAN_ID}", headers=auth())
@@ -257,7 +257,7 @@ def test_a_loan_the_caller_cannot_see_is_not_found(
 
 
 def test_a_loan_id_that_is_not_a_uuid_is_not_found_without_asking_postgrest(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     response = client.get("/loans/42", headers=auth())
     assert response.status_code == 404
@@ -284,7 +284,7 @@ def repayment_result(**overrides: Any) -> dict[str, Any]:
 
 
 def test_a_repayment_answers_201_with_transfer_allocation_and_loan(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/loan_repay").respond(json=repayment_result())
     body = {"amount": "412.00", "from_account_id": ACCOUNT_ID}
@@ -307,7 +307,7 @@ def test_a_repayment_answers_201_with_transfer_allocation_and_loan(
     }
 
 
-def test_a_replayed_repayment_is_marked(client: FlaskClient, upstream: respx.MockRouter) -> None:
+def test_a_replayed_repayment_is_marked(client: FunctionClient, upstream: respx.MockRouter) -> None:
     upstream.post(f"{REST}/rpc/loan_repay").respond(json=repayment_result(replayed=True))
     body = {"amount": "412.00", "from_account_id": ACCOUNT_ID}
     response = client.post(f"/loans/{LOAN_ID}/repayments", headers=money_headers("r-1"), json=body)
@@ -315,7 +315,7 @@ def test_a_replayed_repayment_is_marked(client: FlaskClient, upstream: respx.Moc
     assert response.headers["Idempotent-Replayed"] == "true"
 
 
-def test_a_repayment_without_an_idempotency_key_is_refused(client: FlaskClient) -> None:
+def test_a_repayment_without_an_idempotency_key_is_refused(client: FunctionClient) -> None:
     body = {"amount": "412.00", "from_account_id": ACCOUNT_ID}
     response = client.post(f"/loans/{LOAN_ID}/repayments", headers=auth(), json=body)
     assert response.status_code == 400
@@ -324,7 +324,7 @@ def test_a_repayment_without_an_idempotency_key_is_refused(client: FlaskClient) 
 
 @pytest.mark.parametrize("amount", ["0", "-1", "NaN", 5, "1,5"])
 def test_a_repayment_amount_that_is_not_a_positive_decimal_is_refused(
-    client: FlaskClient, amount: Any
+    client: FunctionClient, amount: Any
 ) -> None:
     body = {"amount": amount, "from_account_id": ACCOUNT_ID}
     response = client.post(f"/loans/{LOAN_ID}/repayments", headers=money_headers(), json=body)
@@ -347,7 +347,7 @@ def test_a_repayment_amount_that_is_not_a_positive_decimal_is_refused(
     ],
 )  # fmt: skip
 def test_refused_repayments_map_to_the_error_envelope(
-    client: FlaskClient, upstream: respx.MockRouter, upstream_status: int, body: dict[str, Any],
+    client: FunctionClient, upstream: respx.MockRouter, upstream_status: int, body: dict[str, Any],
     status: int, code: str,
 ) -> None:  # fmt: skip
     upstream.post(f"{REST}/rpc/loan_repay").respond(upstream_status, json=body)
@@ -362,7 +362,7 @@ def test_refused_repayments_map_to_the_error_envelope(
 
 # Withdraw and payoff ------------------------------------------------------------------
 def test_the_borrower_withdraws_a_pending_application(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/loan_withdraw").respond(json=loan_row(status="withdrawn"))
     response = client.post(f"/loans/{LOAN_ID}/withdraw", headers=auth())
@@ -372,7 +372,7 @@ def test_the_borrower_withdraws_a_pending_application(
 
 
 def test_withdrawing_an_active_loan_is_invalid_state(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     message = f"loan (id={LOAN_ID}) is active, cannot withdraw"
     upstream.post(f"{REST}/rpc/loan_withdraw").respond(400, json=refusal("BK011", message))
@@ -384,7 +384,7 @@ def test_withdrawing_an_active_loan_is_invalid_state(
 
 
 def test_a_payoff_quote_for_a_date_passes_the_date(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/loan_payoff_quote").respond(
         json={"loan_id": LOAN_ID, "amount": 80_123, "currency": "USD", "date": "2027-02-01"}
@@ -401,7 +401,7 @@ def test_a_payoff_quote_for_a_date_passes_the_date(
 
 
 def test_a_payoff_quote_without_a_date_lets_the_database_use_today(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/loan_payoff_quote").respond(
         json={"loan_id": LOAN_ID, "amount": 5, "currency": "JPY", "date": "2026-11-23"}
@@ -413,7 +413,7 @@ def test_a_payoff_quote_without_a_date_lets_the_database_use_today(
 
 @pytest.mark.parametrize("value", ["2027-13-01", "tomorrow", "2027-02-30"])
 def test_a_payoff_quote_for_a_malformed_date_is_refused(
-    client: FlaskClient, upstream: respx.MockRouter, value: str
+    client: FunctionClient, upstream: respx.MockRouter, value: str
 ) -> None:
     response = client.get(f"/loans/{LOAN_ID}/payoff?date={value}", headers=auth())
     assert response.status_code == 422
@@ -450,7 +450,7 @@ def test_staff_decide_and_write_off_loans(
     assert sent == expected
 
 
-def test_a_rejection_carries_its_reason(client: FlaskClient, upstream: respx.MockRouter) -> None:
+def test_a_rejection_carries_its_reason(client: FunctionClient, upstream: respx.MockRouter) -> None:
     route = upstream.post(f"{REST}/rpc/admin_loan_reject").respond(json=loan_row(status="rejected"))
     response = client.post(
         f"/admin/loans/{LOAN_ID}/reject", headers=auth(admin_token()),
@@ -461,7 +461,7 @@ def test_a_rejection_carries_its_reason(client: FlaskClient, upstream: respx.Moc
 
 
 @pytest.mark.parametrize("body", [{"reason": ""}, {"reason": "x" * 501}, {"why": "no"}])
-def test_a_malformed_reason_is_refused(client: FlaskClient, body: dict[str, Any]) -> None:
+def test_a_malformed_reason_is_refused(client: FunctionClient, body: dict[str, Any]) -> None:
     response = client.post(
         f"/admin/loans/{LOAN_ID}/write-off", headers=auth(admin_token()), json=body
     )
@@ -470,7 +470,7 @@ def test_a_malformed_reason_is_refused(client: FlaskClient, body: dict[str, Any]
 
 @pytest.mark.parametrize("action", ["approve", "reject", "write-off"])
 def test_a_customer_calling_an_admin_loan_path_is_forbidden_before_postgrest(
-    client: FlaskClient, upstream: respx.MockRouter, action: str
+    client: FunctionClient, upstream: respx.MockRouter, action: str
 ) -> None:
     response = client.post(f"/admin/loans/{LOAN_ID}/{action}", headers=auth())
     assert response.status_code == 403
@@ -479,7 +479,7 @@ def test_a_customer_calling_an_admin_loan_path_is_forbidden_before_postgrest(
 
 
 def test_approving_a_rejected_loan_is_invalid_state(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     message = f"loan (id={LOAN_ID}) is rejected, cannot approve"
     upstream.post(f"{REST}/rpc/admin_loan_approve").respond(400, json=refusal("BK011", message))

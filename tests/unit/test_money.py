@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -56,37 +58,43 @@ class Clock:
 def test_the_currency_table_is_cached_for_its_ttl() -> None:
     loads: list[int] = []
 
-    def load() -> dict[str, int]:
+    async def load() -> dict[str, int]:
         loads.append(1)
         return {"USD": 2}
 
-    clock = Clock()
-    table = CurrencyTable(load, ttl_seconds=60, clock=clock)
-    assert table.exponent("USD") == 2
-    clock.now = 59
-    assert table.exponent("USD") == 2
-    assert len(loads) == 1
-    clock.now = 61
-    table.exponent("USD")
-    assert len(loads) == 2
+    async def scenario() -> None:
+        clock = Clock()
+        table = CurrencyTable(load, ttl_seconds=60, clock=clock)
+        assert await table.exponent("USD") == 2
+        clock.now = 59
+        assert await table.exponent("USD") == 2
+        assert len(loads) == 1
+        clock.now = 61
+        await table.exponent("USD")
+        assert len(loads) == 2
+
+    asyncio.run(scenario())
 
 
 def test_a_missing_currency_reloads_the_table_but_not_on_every_miss() -> None:
     loads: list[int] = []
 
-    def load() -> dict[str, int]:
+    async def load() -> dict[str, int]:
         loads.append(1)
         return {"USD": 2} if len(loads) < 3 else {"USD": 2, "CHF": 2}
 
-    clock = Clock()
-    table = CurrencyTable(load, ttl_seconds=600, clock=clock)
-    assert table.exponent("CHF") is None
-    assert table.exponent("CHF") is None
-    assert len(loads) == 1
-    clock.now = 6
-    assert table.exponent("CHF") is None
-    clock.now = 12
-    assert table.exponent("CHF") == 2
-    assert len(loads) == 3
-    with pytest.raises(InternalError):
-        table.known_exponent("XYZ")
+    async def scenario() -> None:
+        clock = Clock()
+        table = CurrencyTable(load, ttl_seconds=600, clock=clock)
+        assert await table.exponent("CHF") is None
+        assert await table.exponent("CHF") is None
+        assert len(loads) == 1
+        clock.now = 6
+        assert await table.exponent("CHF") is None
+        clock.now = 12
+        assert await table.exponent("CHF") == 2
+        assert len(loads) == 3
+        with pytest.raises(InternalError):
+            table.known_exponent("XYZ")
+
+    asyncio.run(scenario())

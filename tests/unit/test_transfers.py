@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import respx
-from flask.testing import FlaskClient
 
 from functions._core._models import TransferPublic
 from tests.unit.conftest import (
@@ -16,6 +15,7 @@ from tests.unit.conftest import (
     REST,
     TRANSFER_ID,
     AppFactory,
+    FunctionClient,
     auth,
     error_of,
     money_headers,
@@ -36,7 +36,7 @@ def transfer_body(**overrides: Any) -> dict[str, Any]:
 
 
 def test_a_transfer_is_created_with_201_and_the_public_shape(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/transfer_funds").respond(json=transfer_row())
     response = client.post("/transfers", headers=money_headers("key-1"), json=transfer_body())
@@ -64,7 +64,7 @@ def test_the_transfers_function_deploys_alone(app: AppFactory, upstream: respx.M
 
 
 def test_a_replay_returns_the_same_status_and_body_marked_as_replayed(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").mock(
         side_effect=[
@@ -80,7 +80,7 @@ def test_a_replay_returns_the_same_status_and_body_marked_as_replayed(
 
 
 def test_a_transfer_without_an_idempotency_key_is_refused(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/transfer_funds")
     response = client.post("/transfers", headers=auth(), json=transfer_body())
@@ -90,7 +90,7 @@ def test_a_transfer_without_an_idempotency_key_is_refused(
 
 
 @pytest.mark.parametrize("key", ["has space", "k" * 256, "é", "semi;colon"])
-def test_a_malformed_idempotency_key_is_refused(client: FlaskClient, key: str) -> None:
+def test_a_malformed_idempotency_key_is_refused(client: FunctionClient, key: str) -> None:
     headers = {**auth(), "Idempotency-Key": key}
     response = client.post("/transfers", headers=headers, json=transfer_body())
     assert response.status_code == 422
@@ -119,7 +119,7 @@ AMOUNT_MATRIX = [
 
 @pytest.mark.parametrize(("amount", "currency", "message"), AMOUNT_MATRIX)
 def test_an_invalid_amount_is_refused_with_a_message_for_the_amount_field(
-    client: FlaskClient, upstream: respx.MockRouter, amount: Any, currency: str, message: str
+    client: FunctionClient, upstream: respx.MockRouter, amount: Any, currency: str, message: str
 ) -> None:
     route = upstream.post(f"{REST}/rpc/transfer_funds")
     body = transfer_body(amount=amount, currency=currency)
@@ -136,7 +136,7 @@ def test_an_invalid_amount_is_refused_with_a_message_for_the_amount_field(
     ("amount", "currency"), [("0.01", "USD"), ("1", "JPY"), ("1.234", "KWD"), ("100000", "USD")]
 )
 def test_amounts_within_the_currency_exponent_are_accepted(
-    client: FlaskClient, upstream: respx.MockRouter, amount: str, currency: str
+    client: FunctionClient, upstream: respx.MockRouter, amount: str, currency: str
 ) -> None:
     upstream.post(f"{REST}/rpc/transfer_funds").respond(json=transfer_row(currency=currency))
     body = transfer_body(amount=amount, currency=currency)
@@ -144,7 +144,7 @@ def test_amounts_within_the_currency_exponent_are_accepted(
     assert response.status_code == 201
 
 
-def test_unknown_fields_and_missing_fields_are_named(client: FlaskClient) -> None:
+def test_unknown_fields_and_missing_fields_are_named(client: FunctionClient) -> None:
     body = transfer_body(surprise=1)
     del body["to_account_id"]
     response = client.post("/transfers", headers=money_headers(), json=body)
@@ -152,14 +152,14 @@ def test_unknown_fields_and_missing_fields_are_named(client: FlaskClient) -> Non
     assert {problem["field"] for problem in details} == {"to_account_id", "surprise"}
 
 
-def test_a_json_array_body_is_a_validation_error(client: FlaskClient) -> None:
+def test_a_json_array_body_is_a_validation_error(client: FunctionClient) -> None:
     response = client.post("/transfers", headers=money_headers(), json=[1, 2])
     assert response.status_code == 422
     assert error_of(response)["details"][0]["field"] == "body"
 
 
 def test_getting_a_transfer_the_caller_is_party_to(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/transfers").respond(json=[transfer_row()])
     response = client.get(f"/transfers/{TRANSFER_ID}", headers=auth())
@@ -168,7 +168,7 @@ def test_getting_a_transfer_the_caller_is_party_to(
 
 
 def test_a_transfer_the_caller_is_not_party_to_is_not_found(
-    client: FlaskClient, upstream: respx.MockRouter
+    client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     upstream.get(f"{REST}/transfers").respond(json=[])
     response = client.get(f"/transfers/{TRANSFER_ID}", headers=auth())
