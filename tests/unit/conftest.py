@@ -214,8 +214,12 @@ class FunctionClient:
     ) -> Answer:
         content: bytes | str | Iterable[bytes] | None = data
         if input_stream is not None:
-            # A generator has no length: the body arrives chunked, without Content-Length.
-            content = iter([input_stream.read()])
+            # A generator has no length (the body arrives chunked) and is read only if
+            # the function reads the body.
+            def chunks() -> Iterator[bytes]:
+                yield input_stream.read()
+
+            content = chunks()
         # Non-ASCII header values go as raw bytes, the way a real client could send them.
         raw = {
             name: value if value.isascii() else value.encode()
