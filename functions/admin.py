@@ -56,32 +56,32 @@ async def unfreeze(ctx: Context) -> Reply:
     return await _set_frozen(ctx, "admin_unfreeze_account")
 
 
-def _decide_loan(ctx: Context, rpc: str, *, with_reason: bool) -> Reply:
+async def _decide_loan(ctx: Context, rpc: str, *, with_reason: bool) -> Reply:
     args: dict[str, str | None] = {"p_loan_id": ctx.uuid_param("loan_id")}
     if with_reason:
         args["p_reason"] = _optional_reason(ctx)
-    loan = ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token)
-    return json_reply(200, loan_public(loan, ctx.runtime.currencies))
+    loan = await ctx.runtime.postgrest.rpc(rpc, args, token=ctx.caller.token)
+    return json_reply(200, await loan_public(loan, ctx.runtime.currencies))
 
 
 def _optional_reason(ctx: Context) -> str | None:
     """The body `{"reason": ...}` is optional: no body at all means no reason."""
-    if not ctx.request.content_length and "Transfer-Encoding" not in ctx.request.headers:
+    if not ctx.raw_body:
         return None
     return ctx.body(LoanDecision).reason
 
 
-def approve_loan(ctx: Context) -> Reply:
+async def approve_loan(ctx: Context) -> Reply:
     """Approval disburses the principal into the borrower's account, exactly once."""
-    return _decide_loan(ctx, "admin_loan_approve", with_reason=False)
+    return await _decide_loan(ctx, "admin_loan_approve", with_reason=False)
 
 
-def reject_loan(ctx: Context) -> Reply:
-    return _decide_loan(ctx, "admin_loan_reject", with_reason=True)
+async def reject_loan(ctx: Context) -> Reply:
+    return await _decide_loan(ctx, "admin_loan_reject", with_reason=True)
 
 
-def write_off_loan(ctx: Context) -> Reply:
-    return _decide_loan(ctx, "admin_loan_write_off", with_reason=True)
+async def write_off_loan(ctx: Context) -> Reply:
+    return await _decide_loan(ctx, "admin_loan_write_off", with_reason=True)
 
 
 ROUTES: tuple[Route, ...] = (

@@ -22,9 +22,9 @@ __all__ = ["ROUTES"]
 MAX_LOANS_LISTED = 100
 
 
-def apply(ctx: Context) -> Reply:
+async def apply(ctx: Context) -> Reply:
     request = ctx.body(LoanCreate)
-    exponent = require_currency(ctx.runtime.currencies, request.currency)
+    exponent = await require_currency(ctx.runtime.currencies, request.currency)
     to_minor(request.principal, exponent, field="principal")
     args = {
         "p_account_id": str(request.account_id),
@@ -34,11 +34,11 @@ def apply(ctx: Context) -> Reply:
         "p_product_id": None if request.product_id is None else str(request.product_id),
         "p_purpose": request.purpose,
     }
-    loan = ctx.runtime.postgrest.rpc("loan_apply", args, token=ctx.caller.token)
-    return json_reply(201, loan_public(loan, ctx.runtime.currencies))
+    loan = await ctx.runtime.postgrest.rpc("loan_apply", args, token=ctx.caller.token)
+    return json_reply(201, await loan_public(loan, ctx.runtime.currencies))
 
 
-def list_loans(ctx: Context) -> Reply:
+async def list_loans(ctx: Context) -> Reply:
     params = [
         ("select", LOAN_SELECT),
         # Admins can read every loan; this list is the caller's own either way.
@@ -46,21 +46,21 @@ def list_loans(ctx: Context) -> Reply:
         ("order", "created_at.desc,id.desc"),
         ("limit", str(MAX_LOANS_LISTED)),
     ]
-    rows = ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
     currencies = ctx.runtime.currencies
-    return json_reply(200, {"data": [loan_public(row, currencies) for row in rows]})
+    return json_reply(200, {"data": [await loan_public(row, currencies) for row in rows]})
 
 
-def get_loan(ctx: Context) -> Reply:
+async def get_loan(ctx: Context) -> Reply:
     loan_id = ctx.uuid_param("loan_id")
     params = [("select", LOAN_SELECT), ("id", f"eq.{loan_id}"), ("limit", "1")]
-    rows = ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
+    rows = await ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
     if not rows:
         raise NotFound("no such loan")
-    return json_reply(200, loan_public(rows[0], ctx.runtime.currencies))
+    return json_reply(200, await loan_public(rows[0], ctx.runtime.currencies))
 
 
-def repay(ctx: Context) -> Reply:
+async def repay(ctx: Context) -> Reply:
     loan_id = ctx.uuid_param("loan_id")
     key = ctx.idempotency_key()
     request = ctx.body(RepaymentCreate)
@@ -70,25 +70,25 @@ def repay(ctx: Context) -> Reply:
         "p_from_account_id": str(request.from_account_id),
         "p_idempotency_key": key,
     }
-    result = ctx.runtime.postgrest.rpc("loan_repay", args, token=ctx.caller.token)
+    result = await ctx.runtime.postgrest.rpc("loan_repay", args, token=ctx.caller.token)
     headers = {"Idempotent-Replayed": "true"} if result.get("replayed") is True else {}
-    return json_reply(201, repayment_public(result, ctx.runtime.currencies), headers)
+    return json_reply(201, await repayment_public(result, ctx.runtime.currencies), headers)
 
 
-def withdraw(ctx: Context) -> Reply:
+async def withdraw(ctx: Context) -> Reply:
     args = {"p_loan_id": ctx.uuid_param("loan_id")}
-    loan = ctx.runtime.postgrest.rpc("loan_withdraw", args, token=ctx.caller.token)
-    return json_reply(200, loan_public(loan, ctx.runtime.currencies))
+    loan = await ctx.runtime.postgrest.rpc("loan_withdraw", args, token=ctx.caller.token)
+    return json_reply(200, await loan_public(loan, ctx.runtime.currencies))
 
 
-def payoff(ctx: Context) -> Reply:
+async def payoff(ctx: Context) -> Reply:
     loan_id = ctx.uuid_param("loan_id")
     query = ctx.query(LoanPayoffQuery)
     args: dict[str, str] = {"p_loan_id": loan_id}
     if query.date is not None:
         args["p_date"] = query.date.isoformat()
-    result = ctx.runtime.postgrest.rpc("loan_payoff_quote", args, token=ctx.caller.token)
-    return json_reply(200, payoff_public(result, ctx.runtime.currencies))
+    result = await ctx.runtime.postgrest.rpc("loan_payoff_quote", args, token=ctx.caller.token)
+    return json_reply(200, await payoff_public(result, ctx.runtime.currencies))
 
 
 ROUTES: tuple[Route, ...] = (

@@ -41,7 +41,8 @@ def _installment(row: dict[str, Any], exponent: int) -> dict[str, Any]:
     }
 
 
-def loan_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+async def loan_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    await currencies.ensure(row["currency"])
     exponent = currencies.known_exponent(row["currency"])
     schedule = sorted(row.get("schedule") or [], key=lambda each: int(each["number"]))
     return {
@@ -59,19 +60,21 @@ def loan_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any
     }
 
 
-def repayment_public(result: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+async def repayment_public(result: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
     loan = result["loan"]
+    await currencies.ensure(loan["currency"])
     exponent = currencies.known_exponent(loan["currency"])
     allocation = result["allocation"]
     parts = {part: format_minor(int(allocation[part]), exponent) for part in _ALLOCATION_PARTS}
     return {
-        "transfer": transfer_public(result["transfer"], currencies),
+        "transfer": await transfer_public(result["transfer"], currencies),
         "allocation": parts,
-        "loan": loan_public(loan, currencies),
+        "loan": await loan_public(loan, currencies),
     }
 
 
-def payoff_public(result: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+async def payoff_public(result: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    await currencies.ensure(result["currency"])
     exponent = currencies.known_exponent(result["currency"])
     return {
         "amount": format_minor(int(result["amount"]), exponent),

@@ -21,7 +21,6 @@ from tests.unit.conftest import (
     JWKS_URL,
     REST,
     SECRET,
-    USER_ID,
     FunctionClient,
     Keys,
     auth,
@@ -370,7 +369,9 @@ def test_a_remembered_token_is_not_trusted_past_its_expiry(monkeypatch: pytest.M
     token = hs256_token(exp=int(clock.now) + 5)
     asyncio.run(verifier.verify(token))
     clock.now += 6
-    asyncio.run(verifier.verify(token))  # PyJWT's own clock still says valid; what matters is the re-check
+    asyncio.run(
+        verifier.verify(token)
+    )  # PyJWT's own clock still says valid; what matters is the re-check
     assert len(decoded) == 2
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import respx
-from tests.unit.conftest import FunctionClient
 
 from functions import admin, loans, openapi
 from functions._core import _loan_models
@@ -27,6 +26,7 @@ from tests.unit.conftest import (
     TRANSFER_ID,
     USER_ID,
     AppFactory,
+    FunctionClient,
     admin_token,
     auth,
     error_of,
@@ -163,7 +163,9 @@ def test_an_invalid_application_is_refused_before_postgrest_naming_the_field(
     assert all("/rpc/" not in str(call.request.url) for call in upstream.calls)
 
 
-def test_three_decimals_are_fine_for_kwd(client: FunctionClient, upstream: respx.MockRouter) -> None:
+def test_three_decimals_are_fine_for_kwd(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
     upstream.post(f"{REST}/rpc/loan_apply").respond(
         json=loan_row(currency="KWD", principal=1_000_500, schedule=[installment(1)])
     )
