@@ -49,6 +49,15 @@ def _tool_version(argv: list[str]) -> str:
     return lines[0].split(" Copyright")[0] if lines else "unknown"
 
 
+def commit() -> str:
+    """The commit measured, `-dirty` when the working tree has changes git tracks."""
+    described = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=10"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return described.stdout.strip() or "unknown"
+
+
 def versions(stack: Any) -> dict[str, str]:
     try:
         framework = version("functions-framework")
@@ -64,4 +73,5 @@ def versions(stack: Any) -> dict[str, str]:
         "pgbench": _tool_version([_pgbench.pgbench_binary(), "--version"]),
         "wrk": "missing" if _http_load.missing() else _tool_version(["wrk", "--version"]),
         "executable": sys.executable,
+        "commit": commit(),
     }

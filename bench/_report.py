@@ -45,7 +45,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def _header(report: dict[str, Any]) -> list[str]:
     machine, versions, settings = report["machine"], report["versions"], report["settings"]
     return [
-        f"Run {report['started_at']}, {report['duration_seconds']} s in all.",
+        f"Run {report['started_at']} on commit {report['versions'].get('commit', 'unknown')}, "
+        f"{report['duration_seconds']} s in all.",
         "",
         f"- Machine: {machine['cpu_model']}, {machine['cores']} cores, "
         f"{machine['ram_gib']} GiB RAM, Linux {machine['kernel']}.",
