@@ -132,7 +132,9 @@ class Stack:
             "SUPABASE_ANON_KEY": self.api_key("anon"),
             "SUPABASE_SERVICE_ROLE_KEY": self.api_key("service_role"),
             "SUPABASE_JWT_SECRET": self.jwt_secret,
-            "SUPABASE_JWKS_URL": "",
+            # The functions read the stack's own JWKS (its ES256 key) from the file
+            # PostgREST uses; a hosted project serves it at /auth/v1/.well-known/jwks.json.
+            "SUPABASE_JWKS_URL": f"file://{self.dir / 'jwks.json'}",
             "SUPABASE_JWT_ISSUER": "",
             "DATABASE_URL": self.db_url,
             "FUNCTIONS_URL": self.functions_url,

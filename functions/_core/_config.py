@@ -114,6 +114,7 @@ class Settings(BaseSettings):
         for name, url in (
             ("SUPABASE_URL", self.supabase_url),
             ("POSTGREST_URL", self.postgrest_url),
+            ("SUPABASE_JWKS_URL", self.jwks_url),
         ):
             if url and not url.startswith("https://"):
                 found.append(f"{name} must use https:// outside ENVIRONMENT=local")

@@ -25,10 +25,12 @@ never past its `exp`; the cache is bounded and evicts the oldest entry.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -141,13 +143,19 @@ class JwksCache:
     async def _fetch(self, now: float) -> None:
         self._attempted_at = now
         try:
-            response = await self._client.get(self._url, timeout=self._timeout_seconds)
-            response.raise_for_status()
-            keys = _parse_jwks(response.json())
-        except (httpx.HTTPError, ValueError):
+            keys = _parse_jwks(await self._document())
+        except (httpx.HTTPError, OSError, ValueError):
             return  # keep what we have; the caller decides between 401 and 503
         self._keys = keys
         self._fetched_at = now
+
+    async def _document(self) -> Any:
+        if self._url.startswith("file://"):
+            # The local stack's own JWKS file (ENVIRONMENT=local only, see _config).
+            return json.loads(Path(self._url.removeprefix("file://")).read_bytes())
+        response = await self._client.get(self._url, timeout=self._timeout_seconds)
+        response.raise_for_status()
+        return response.json()
 
 
 class JwtVerifier:

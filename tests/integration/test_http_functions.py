@@ -308,3 +308,11 @@ def test_a_request_without_a_valid_token_is_unauthorized(http: httpx.Client) -> 
         response = http.get("/accounts", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_token_signed_with_the_stacks_es256_key_is_accepted_by_the_functions(
+    http: httpx.Client, make_user: MakeUser
+) -> None:
+    user = make_user(algorithm="ES256")
+    response = http.get("/accounts", headers={"Authorization": f"Bearer {user.token}"})
+    assert response.status_code == 200, response.text

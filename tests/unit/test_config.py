@@ -46,6 +46,7 @@ def test_a_complete_production_configuration_loads_and_derives_urls(
         ("SUPABASE_ANON_KEY", "<your-anon-key>"),
         ("SUPABASE_URL", ""),
         ("SUPABASE_URL", "http://abcd.supabase.co"),
+        ("SUPABASE_JWKS_URL", "file:///tmp/jwks.json"),
     ],
 )
 def test_a_missing_or_placeholder_value_outside_local_stops_start_naming_it(

@@ -392,3 +392,18 @@ def test_a_token_that_failed_is_never_remembered(client: FunctionClient) -> None
     token = hs256_token(aud="anon")
     assert status_for(client, token) == 401
     assert status_for(client, token) == 401
+
+
+def test_the_local_stack_jwks_can_be_read_from_a_file(keys: Keys, tmp_path: Any) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(keys.jwks()))
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient() as http:
+            cache = JwksCache(f"file://{path}", http, ttl_seconds=600,
+                              min_refetch_interval_seconds=30, timeout_seconds=1)  # fmt: skip
+            assert (await cache.key_for("es-key"))[0] == "ES256"
+            path.unlink()  # a missing file later is a failed refresh: cached keys still work
+            assert (await cache.key_for("rs-key"))[0] == "RS256"
+
+    asyncio.run(scenario())
