@@ -177,6 +177,10 @@ begin
 end;
 $$;
 
+-- The hot scenarios credit account 1: flag it for deferred credits (ledger migration 000700).
+update public.accounts set deferred_credits = true
+ where id = (select account_id from bench_fixture.accounts where n = 1);
+
 commit;
 vacuum analyze bench_fixture.accounts;
 """
