@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -211,3 +212,68 @@ def test_writing_off_a_pending_loan_is_refused_and_writes_nothing(
     assert response.json()["code"] == "BK011"
     assert response.json()["message"] == f"loan (id={loan['id']}) is pending, cannot write off"
     assert snapshot(pg, loan["id"]) == before
+
+
+def test_repayments_approvals_write_offs_and_the_close_of_business_at_once_never_deadlock(
+    stack: Any, pg: psycopg.Connection[Any], rest: RestFactory, make_user: Callable[..., User]
+) -> None:
+    """Every loan function locks its loan before any account, the close in loan id order."""
+    borrower, admin = make_user(), make_user(role="admin")
+    account = open_account(pg, borrower.id)
+    deposit(pg, account, 1_000_000)
+    product = make_product(pg, "USD", annual_rate_bps=900)
+
+    def new_loan() -> dict[str, Any]:
+        loan: dict[str, Any] = rpc_ok(
+            rest(borrower.token), "loan_apply", p_account_id=account, p_principal="300",
+            p_currency="USD", p_term_months=3, p_product_id=product,
+        )  # fmt: skip
+        return loan
+
+    active = [rpc_ok(rest(admin.token), "admin_loan_approve", p_loan_id=new_loan()["id"])
+              for _ in range(6)]  # fmt: skip
+    pending = [new_loan() for _ in range(3)]
+    due_1 = dt.date.fromisoformat(active[0]["schedule"][0]["due_date"])
+    customer, staff = rest(borrower.token), rest(admin.token)
+    service = httpx.Client(
+        base_url=stack.rest_url,
+        headers={"apikey": stack.service_key, "Authorization": f"Bearer {stack.service_key}"},
+    )
+    calls: list[Callable[[], httpx.Response]] = [
+        functools.partial(
+            rpc, customer, "loan_repay", p_loan_id=loan["id"], p_amount="10",
+            p_from_account_id=account, p_idempotency_key=f"storm-{loan['id']}-{attempt}",
+        )
+        for loan in active
+        for attempt in range(3)
+    ]  # fmt: skip
+    calls.append(functools.partial(rpc, staff, "admin_loan_write_off", p_loan_id=active[0]["id"]))
+    calls += [functools.partial(rpc, staff, "admin_loan_approve", p_loan_id=loan["id"])
+              for loan in pending]  # fmt: skip
+    calls.append(functools.partial(
+        rpc, service, "loans_close_of_business", p_business_date=str(due_1 + dt.timedelta(days=5))
+    ))  # fmt: skip
+
+    barrier = threading.Barrier(len(calls))
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def run(call: Callable[[], httpx.Response]) -> None:
+        barrier.wait()
+        answer = call()
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    service.close()
+
+    codes = [answer.json().get("code") for answer in answers if answer.status_code != 200]
+    assert "40P01" not in codes
+    assert "40001" not in codes
+    # Only the written-off loan may refuse its repayments, and only as invalid_state.
+    assert set(codes) <= {"BK011"}, [answer.text for answer in answers if answer.status_code != 200]
+    assert_invariants(pg)
