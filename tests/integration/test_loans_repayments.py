@@ -291,3 +291,23 @@ def test_concurrent_repayments_with_one_key_make_one_repayment(
     transfers, _ = ledger_counts(pg)
     assert transfers - counts[0] == 2  # the repayment and its interest part
     assert_invariants(pg)
+
+
+def test_a_repayment_counts_credits_still_pending_on_a_deferred_credit_account(
+    pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
+) -> None:
+    borrower, account, loan = active_loan
+    receiving = open_account(pg, borrower.id)
+    pg.execute("update public.accounts set deferred_credits = true where id = %s", (receiving,))
+    moved = rpc(
+        rest(borrower.token), "transfer_funds", p_from_account_id=account,
+        p_to_account_id=receiving, p_amount="50.00", p_currency="USD",
+        p_idempotency_key=f"to-deferred-{loan['id']}",
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    assert balance(pg, receiving) == 0  # the credit waits in pending_credits
+
+    paid = _repay(rest, borrower, loan["id"], receiving, 5_000, "from-deferred")
+    assert paid["allocation"]["amount"] == 5_000
+    assert balance(pg, receiving) == 0
+    assert_invariants(pg)
