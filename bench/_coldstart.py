@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import signal
 import socket
 import statistics
@@ -29,9 +30,17 @@ TIMEOUT_SECONDS = 30.0
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below Linux's ephemeral range (32768-60999): polling a port in that
+    range before anything listens on it can connect the polling socket to itself."""
+    for _ in range(100):
+        port = random.randint(20_000, 32_000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def _answers(port: int, path: str) -> bool:
@@ -39,7 +48,7 @@ def _answers(port: int, path: str) -> bool:
     try:
         connection.request("GET", path)
         connection.getresponse().read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
     finally:
         connection.close()
