@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import http.client
 import json
 import os
 import pwd
@@ -46,10 +47,12 @@ ES256_KID = "local-es256"
 
 # Named stacks and their default ports. The `dev` ports are the Supabase CLI's
 # (PostgREST on 54321) except Postgres: the CLI treats 54322 as its own Docker
-# database, so the cluster listens on 54320.
+# database, so the cluster listens on 54320. The other stacks stay below Linux's
+# ephemeral range (32768-60999): a client polling a port there before the server
+# listens can be handed that very port as its own source and connect to itself.
 DEFAULTS = {
     "dev": {"db": 54320, "rest": 54321, "functions": 8080},
-    "test": {"db": 55320, "rest": 55321, "functions": 58080},
+    "test": {"db": 25320, "rest": 25321, "functions": 28080},
 }
 
 
@@ -182,7 +185,10 @@ def _run(argv: list[str], what: str, **kwargs: object) -> subprocess.CompletedPr
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            return False
+        # A connection to itself (see DEFAULTS) means nobody else listens there.
+        return bool(probe.getsockname() != probe.getpeername())
 
 
 def _require_free(port: int, variable: str) -> None:
@@ -251,8 +257,8 @@ def _wait_http(url: str, name: str, stack: Stack, process: subprocess.Popen[byte
         except urllib.error.HTTPError as error:
             if error.code < 500:
                 return
-        except OSError:
-            pass
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or a self-connection answered with our own request
         time.sleep(0.05)
     raise StackError(f"{name} did not answer at {url} within 30 s:\n{_log_tail(stack, name)}")
 

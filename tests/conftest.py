@@ -2,7 +2,7 @@
 
 Unit tests use none of these. Integration tests ask for `stack` (or a fixture
 built on it), which brings up the isolated `test` stack once per session: a
-fresh cluster under `.stack/test` on its own ports (55320, 55321, 58080 by
+fresh cluster under `.stack/test` on its own ports (25320, 25321, 28080 by
 default), so `make test` never touches the data of `make run`. The session
 stops every process of that stack when it ends.
 """
