@@ -16,6 +16,9 @@ install: $(VENV)/.installed node_modules/.installed  ## install the virtualenv a
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Bytecode for our own sources too: with PYTHONDONTWRITEBYTECODE set (as on the CI
+	@# machines) every cold start of a function would compile them again.
+	$(PY) -m compileall -q functions
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -31,12 +31,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 
 from ._errors import Unauthorized, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Caller", "JwksCache", "JwtVerifier"]
 
@@ -96,7 +98,7 @@ class JwksCache:
     def __init__(
         self,
         url: str,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         *,
         ttl_seconds: float,
         min_refetch_interval_seconds: float,
@@ -144,7 +146,7 @@ class JwksCache:
         self._attempted_at = now
         try:
             keys = _parse_jwks(await self._document())
-        except (httpx.HTTPError, OSError, ValueError):
+        except (OSError, ValueError):  # _document turns HTTP failures into OSError
             return  # keep what we have; the caller decides between 401 and 503
         self._keys = keys
         self._fetched_at = now
@@ -153,8 +155,17 @@ class JwksCache:
         if self._url.startswith("file://"):
             # The local stack's own JWKS file (ENVIRONMENT=local only, see _config).
             return json.loads(Path(self._url.removeprefix("file://")).read_bytes())
-        response = await self._client.get(self._url, timeout=self._timeout_seconds)
-        response.raise_for_status()
+        # httpx is imported on the first fetch: the native PostgREST client never needs
+        # it, and every cold start would pay about 50 ms for it.
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        try:
+            response = await self._client.get(self._url, timeout=self._timeout_seconds)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise OSError(f"JWKS fetch failed: {type(error).__name__}") from None
         return response.json()
 
 

@@ -28,10 +28,8 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
-
-import httpx
 
 from ._config import Settings
 from ._errors import (
@@ -41,6 +39,9 @@ from ._errors import (
     error_from_postgrest,
 )
 from ._http_client import HttpClient, Response, UpstreamTimeoutError, UpstreamTransportError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HttpxUpstream", "Postgrest", "Upstream", "make_upstream"]
 
@@ -80,6 +81,8 @@ class HttpxUpstream:
         timeout_seconds: float,
         repeatable: bool,
     ) -> Response:
+        import httpx
+
         try:
             answer = await self._client.request(
                 method, self._base_url + target, headers=headers, content=body or None,
@@ -99,6 +102,9 @@ class HttpxUpstream:
 def make_upstream(settings: Settings) -> Upstream:
     """The process's one pooled connection to PostgREST, with every limit written out."""
     if settings.postgrest_client == "httpx":
+        # Imported only here: the native client's cold start never pays for httpx.
+        import httpx
+
         client = httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=settings.postgrest_max_connections,

@@ -1,7 +1,7 @@
 """The process-wide objects, built once from Settings on first use and then shared.
 
-One pooled connection to PostgREST, one `httpx.AsyncClient` for the rare JWKS
-fetch, the verifier and the currency table with their caches. They belong to
+One pooled connection to PostgREST, one `httpx.AsyncClient` (made lazily) for
+the rare JWKS fetch, the verifier and the currency table with their caches. They belong to
 the event loop that built them: functions-framework's ASGI server runs one loop
 per worker process, so in production they are built once; a test client that
 starts a new loop gets a new runtime (a pool cannot move between loops).
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-
-import httpx
 
 from ._config import Settings, get_settings
 from ._jwt_verifier import JwksCache, JwtVerifier
@@ -42,7 +40,7 @@ def _build(settings: Settings) -> Runtime:
     if settings.jwks_url:
         jwks = JwksCache(
             settings.jwks_url,
-            httpx.AsyncClient(follow_redirects=False),
+            None,  # an httpx.AsyncClient, made on the first fetch
             ttl_seconds=settings.jwks_cache_ttl_seconds,
             min_refetch_interval_seconds=settings.jwks_min_refetch_interval_seconds,
             timeout_seconds=settings.jwks_timeout_seconds,
