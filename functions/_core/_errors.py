@@ -19,7 +19,7 @@
 database telling the caller "no" (never retried), the second is the function
 not reaching the database (the caller may retry after `Retry-After`). Errors
 become HTTP responses in exactly one place, `functions._core._http`; nothing
-here knows about Flask.
+here knows about the web framework.
 """
 
 from __future__ import annotations
