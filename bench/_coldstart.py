@@ -117,6 +117,32 @@ def once(
             process.stderr.close()
 
 
+# What each case imports, to split a cold start into the framework, the libraries the
+# functions are required to use, and the functions' own code.
+IMPORT_CASES = {
+    "functions_framework.aio": "import functions_framework.aio",
+    "with_required_libraries": "import functions_framework.aio, pydantic, pydantic_settings, jwt",
+    "functions.main": "import functions.main",
+}
+
+
+def import_times(env: dict[str, str], runs: int) -> dict[str, Any]:
+    """Median milliseconds for a fresh interpreter to run each of IMPORT_CASES and exit."""
+    samples: dict[str, list[float]] = {name: [] for name in IMPORT_CASES}
+    for _ in range(runs):
+        for name, code in IMPORT_CASES.items():
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True
+            )
+            samples[name].append((time.perf_counter() - started) * 1000)
+    found: dict[str, Any] = {
+        name: round(statistics.median(values), 1) for name, values in samples.items()
+    }
+    found["runs"] = runs
+    return found
+
+
 def measure_all(stack: Any, settings: Any, skipped: list[str]) -> dict[str, Any]:
     asgi, flags = _server_mode(stack)
     env = {**os.environ, **stack.env()}
@@ -150,6 +176,8 @@ def measure_all(stack: Any, settings: Any, skipped: list[str]) -> dict[str, Any]
                 "median_ms": round(statistics.median(values), 1),
                 "samples_ms": [round(value, 1) for value in values],
             }
+    if "transfers" in found:
+        found["imports"] = import_times(env, max(runs, 3))
     settings.log(
         f"  cold start ({found['mode']}): "
         + ", ".join(f"{name} {found[name]['median_ms']} ms" for name in samples if name in found)

@@ -42,7 +42,11 @@ def _divide(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 3)
 
 
-def compute(results: list[LoadResult], cold_start: dict[str, Any]) -> dict[str, float | None]:
+def compute(
+    results: list[LoadResult],
+    cold_start: dict[str, Any],
+    added_latency: dict[str, Any] | None = None,
+) -> dict[str, float | None]:
     top = _top(results, "transfer_funds_sql")
     sql_uniform = find(results, "transfer_funds_sql", "uniform", top)
     sql_hot = find(results, "transfer_funds_sql", "hot", top)
@@ -51,7 +55,10 @@ def compute(results: list[LoadResult], cold_start: dict[str, Any]) -> dict[str, 
     function_one = find(results, "function", "uniform", 1)
     rest_one = find(results, "postgrest_rpc", "uniform", 1)
     added = None
-    if function_one and rest_one:
+    if added_latency and added_latency.get("median_added_p50_ms") is not None:
+        # Alternating pairs at one client (bench/_scenarios.py, _added_latency).
+        added = added_latency["median_added_p50_ms"]
+    elif function_one and rest_one:
         added = round(function_one.p50_ms - rest_one.p50_ms, 3)
     cpu_ratio = None
     if function_top:

@@ -33,7 +33,8 @@ RATIO_NOTES = {
     "sql_vs_minimal": "transfer_funds SQL tps / minimal transfer tps (uniform, top concurrency)",
     "hot_vs_uniform": "transfer_funds SQL tps, hot / uniform (top concurrency)",
     "function_cpu_vs_postgrest": "function CPU ms / PostgREST CPU ms per request, same run",
-    "function_added_p50_ms": "function p50 - PostgREST RPC p50 at concurrency 1 (ms)",
+    "function_added_p50_ms": "function p50 - PostgREST RPC p50 at concurrency 1 (ms; median "
+    "of alternating pairs when measured)",
     "cold_start_vs_hello": "transfers function cold start / functions-framework hello world",
 }
 
@@ -93,6 +94,46 @@ def _ratio_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _explanations(report: dict[str, Any]) -> list[str]:
+    """The measurements behind two ratios, from the same run."""
+    lines: list[str] = []
+    added = report.get("added_latency")
+    if added:
+        pairs = ", ".join(
+            f"{pair['rpc']:.2f}/{pair['function']:.2f}" for pair in added["pairs_p50_ms"]
+        )
+        lines.append(
+            f"- `function_added_p50_ms`: median of {len(added['pairs_p50_ms'])} back-to-back "
+            f"pairs at one client, {added['seconds_per_run']} s each (p50 ms, PostgREST/function: "
+            f"{pairs}); the c=1 rows of the table, minutes apart, differ by "
+            f"{_c1_difference(report)} ms."
+        )
+    floor = report.get("cold_start", {}).get("imports")
+    hello = report.get("cold_start", {}).get("hello")
+    if floor and hello:
+        base, libraries = floor["functions_framework.aio"], floor["with_required_libraries"]
+        floor_ratio = (hello["median_ms"] + libraries - base) / hello["median_ms"]
+        lines.append(
+            f"- `cold_start_vs_hello`: importing alone (median of {floor['runs']} processes) takes "
+            f"{base} ms for functions-framework's ASGI mode, {libraries} ms with the libraries "
+            f"the functions must use (pydantic, pydantic-settings, PyJWT with cryptography) and "
+            f"{floor['functions.main']} ms for the functions; the hello world plus those "
+            f"libraries alone would be {floor_ratio:.2f}x the hello world."
+        )
+    return ["### How two ratios were measured", "", *lines, ""] if lines else []
+
+
+def _c1_difference(report: dict[str, Any]) -> str:
+    by_key = {(r["scenario"], r["mode"], r["concurrency"]): r for r in report["results"]}
+    function, rest = (
+        by_key.get(("function", "uniform", 1)),
+        by_key.get(("postgrest_rpc", "uniform", 1)),
+    )
+    if not function or not rest:
+        return "-"
+    return f"{function['p50_ms'] - rest['p50_ms']:.2f}"
+
+
 def _cold_and_memory(report: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     cold = report.get("cold_start", {})
@@ -146,6 +187,7 @@ def markdown(report: dict[str, Any]) -> str:
             + ".",
             "",
         ]
+    lines += _explanations(report)
     extra = _cold_and_memory(report)
     if extra:
         lines += ["### Cold start and memory", "", *extra, ""]

@@ -43,6 +43,8 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         accounts=50,
         currency="USD",
         cold_start_runs=1,
+        latency_pairs=1,
+        latency_pair_seconds=1,
         log=lambda line: None,
     )
     try:
@@ -62,11 +64,19 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         assert result["cpu_ms_per_tx"]["postgres"] > 0, result
     assert report["cold_start"]["hello"]["median_ms"] > 0
     assert set(report["ratios"]) == set(TARGETS)
+    imports = report["cold_start"]["imports"]
+    assert 0 < imports["functions_framework.aio"] < imports["with_required_libraries"]
+    if "function" in measured:
+        (pair,) = report["added_latency"]["pairs_p50_ms"]
+        assert pair["rpc"] > 0 and pair["function"] > 0
+        assert report["ratios"]["function_added_p50_ms"] == pair["added"]
 
     written = _report.write_all(report, tmp_path / "results", dated=False)
     assert json.loads((tmp_path / "results" / "latest.json").read_text())["ratios"]
     assert (tmp_path / "results" / "latest.png").read_bytes().startswith(b"\x89PNG")
-    assert "| minimal transfer (sql) | uniform | 4 |" in written[0].read_text()
+    table = written[0].read_text()
+    assert "| minimal transfer (sql) | uniform | 4 |" in table
+    assert "- `cold_start_vs_hello`: importing alone" in table
 
 
 def test_readme_bench_section_is_replaced_between_its_markers_only(tmp_path: Any) -> None:
