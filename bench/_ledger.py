@@ -130,6 +130,16 @@ def count_transfers(stack: Any, currency: str) -> int:
     return int(query_rows(stack, sql)[0][0])
 
 
+def settle(stack: Any) -> None:
+    """Fold every pending credit into entries, as pg_cron does every few seconds in a
+    deployment (migration 20261123000700). Run between scenarios, outside any measured
+    window: without it the hot runs leave tens of thousands of credits on the hot
+    account, and the next run's first debit of that account settles them all in one
+    request of about a second, which at one client wrk's coordinated-omission
+    correction turns into a p99 of 0.6-1.4 s."""
+    psql(stack, "-c", "select public.settle_pending_credits()")
+
+
 def pgbench_script(fixture: Fixture) -> tuple[Path, dict[str, str | int]]:
     """The ledger's own script (sql/bench/transfer_funds.sql), on this fixture."""
     return LEDGER_SCRIPT, {"accounts": len(fixture.accounts), "currency": fixture.currency}

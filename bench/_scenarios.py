@@ -133,6 +133,7 @@ def _pgbench_run(
     result = measured(run.servers, once)
     if ledger:
         _count_refusals(result, _ledger.count_transfers(stack, ledger.currency) - before)
+        _ledger.settle(stack)
     result.scenario, result.mode = scenario, mode
     run.add(result)
 
@@ -301,6 +302,7 @@ def _http_scenario(
             with sampler:
                 result = measured(run.servers, once)
             _count_refusals(result, _ledger.count_transfers(stack, fixture.currency) - before)
+            _ledger.settle(stack)
             result.scenario, result.mode = scenario, mode
             if kind == "function":
                 result.notes["functions_memory"] = sampler.peak
