@@ -213,7 +213,12 @@ def error_from_postgrest(http_status: int, body: Any, retry_after_seconds: int) 
     """
     sqlstate = body.get("code") if isinstance(body, dict) else None
     if isinstance(sqlstate, str) and sqlstate in _LEDGER_SQLSTATES:
-        return _ledger_error(sqlstate, body.get("message"), body.get("details"))
+        error = _ledger_error(sqlstate, body.get("message"), body.get("details"))
+        if body.get("replayed") is True:
+            # A refusal stored under an idempotency key, answered again: same status and
+            # body as the first time, marked like a replayed success (PRODUCT.md).
+            error.headers["Idempotent-Replayed"] = "true"
+        return error
     if isinstance(sqlstate, str) and sqlstate in _PLATFORM_SQLSTATES:
         code, status, message = _PLATFORM_SQLSTATES[sqlstate]
         if status == Unauthorized.status:

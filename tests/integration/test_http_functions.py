@@ -276,6 +276,11 @@ def test_a_transfer_beyond_the_balance_is_insufficient_funds(
     assert deposit(admin, source["id"], "10.00").status_code == 201
     again = alice.transfer(source["id"], target["id"], "5.01", key)
     assert again.status_code == 422
+    first_error, again_error = refused.json()["error"], again.json()["error"]
+    assert again_error.pop("request_id") != first_error.pop("request_id")
+    assert again_error == first_error
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in refused.headers
     assert alice.balance(source["id"]) == "15.00"
 
 

@@ -79,6 +79,25 @@ def test_a_replay_returns_the_same_status_and_body_marked_as_replayed(
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
+def test_a_replayed_refusal_has_the_first_status_and_body_marked_as_replayed(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    refusal = {"code": "BK001", "message": "account (id=a) has insufficient funds"}
+    upstream.post(f"{REST}/rpc/transfer_funds").mock(
+        side_effect=[
+            respx.MockResponse(422, json={**refusal, "replayed": False}),
+            respx.MockResponse(422, json={**refusal, "replayed": True}),
+        ]
+    )
+    first = client.post("/transfers", headers=money_headers("same"), json=transfer_body())
+    again = client.post("/transfers", headers=money_headers("same"), json=transfer_body())
+    assert first.status_code == again.status_code == 422
+    assert error_of(first)["code"] == error_of(again)["code"] == "insufficient_funds"
+    assert error_of(first)["message"] == error_of(again)["message"]
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
 def test_a_transfer_without_an_idempotency_key_is_refused(
     client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
