@@ -84,8 +84,9 @@ _OPERATIONS: tuple[tuple[Any, ...], ...] = (
     ("get", "/health", "health", "Whether PostgREST answers", "none", None, None,
      200, "HealthPublic", (), False),
     ("post", "/loans", "loans", "Apply for a loan (pending, with the schedule it would have); "
-     "without product_id, the currency's default product", "user", "LoanCreate", None,
-     201, "LoanPublic", (400, 404, 409, 413, 422), False),
+     "without product_id, the currency's default product; at most 5 pending and 20 a day "
+     "per borrower", "user", "LoanCreate", None,
+     201, "LoanPublic", (400, 404, 409, 413, 422, 429), False),
     ("get", "/loans", "loans", "The caller's loans, newest first, each with its schedule",
      "user", None, None, 200, "LoanList", (), False),
     ("get", "/loans/{loan_id}", "loans", "One loan with its schedule", "user", None, None,
@@ -146,8 +147,9 @@ def _parameters(path: str, query: dict[str, Any] | None, idempotent: bool) -> li
         key = {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{1,255}$"}
         found.append({
             "name": "Idempotency-Key", "in": "header", "required": True, "schema": key,
-            "description": "Same key and request: the first answer again, with "
-            "Idempotent-Replayed: true. Same key, other request: 409 idempotency_key_reused.",
+            "description": "Same key and request: the first answer again (a success or a "
+            "refusal), with Idempotent-Replayed: true. Same key, other request: 409 "
+            "idempotency_key_reused.",
         })  # fmt: skip
     found.append({"name": "X-Request-Id", "in": "header", "required": False,
                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}})  # fmt: skip

@@ -165,3 +165,17 @@ def test_rejected_and_written_off_loans_through_the_functions(
     other = http(make_user())
     _refused(other.get(f"/loans/{lost['id']}"), 404, "not_found")
     _refused(other.get(f"/loans/{lost['id']}/payoff"), 404, "not_found")
+
+
+def test_a_sixth_pending_application_is_refused_with_the_limit(
+    http: Callable[[User], httpx.Client], make_user: Callable[..., User]
+) -> None:
+    customer, staff = http(make_user()), http(make_user(role="admin"))
+    account = _funded_account(customer, staff, "10.00")
+    application = {"account_id": account, "principal": "500.00", "currency": "USD",
+                   "term_months": 3}  # fmt: skip
+    for _ in range(5):
+        _ok(customer.post("/loans", json=application), 201)
+    error = _refused(customer.post("/loans", json=application), 422, "limit_exceeded")
+    assert "at most 5 loan applications can be pending" in error["message"]
+    assert len(_ok(customer.get("/loans"), 200)["data"]) == 5

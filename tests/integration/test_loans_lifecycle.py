@@ -388,3 +388,52 @@ def test_the_lifecycle_table_itself_cannot_be_edited_from_the_dashboard(
     with pytest.raises(psycopg.Error) as raised:
         pg.execute(statement)
     assert "loan status transitions are fixed by migrations" in str(raised.value)
+
+
+def _loan_count(pg: psycopg.Connection[Any], borrower: User) -> int:
+    row = pg.execute(
+        "select count(*) from public.loans where borrower_id = %s", (borrower.id,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_borrower_has_at_most_five_pending_applications(
+    pg: psycopg.Connection[Any], rest: RestFactory, borrower: User
+) -> None:
+    account = open_account(pg, borrower.id)
+    pending = [_apply(rest, borrower, account, p_principal="500") for _ in range(5)]
+    refused = rpc(rest(borrower.token), "loan_apply", p_account_id=account,
+                  p_principal="500", p_currency="USD", p_term_months=3)  # fmt: skip
+    assert refused.json()["code"] == "BK007", refused.text
+    assert refused.json()["details"] == "max_pending_applications"
+    assert "at most 5 loan applications can be pending" in refused.json()["message"]
+    assert _loan_count(pg, borrower) == 5
+    # A withdrawal frees a slot.
+    rpc_ok(rest(borrower.token), "loan_withdraw", p_loan_id=pending[0]["id"])
+    assert _apply(rest, borrower, account, p_principal="500")["status"] == "pending"
+
+
+def test_a_borrower_applies_at_most_twenty_times_in_24_hours_even_when_withdrawing(
+    pg: psycopg.Connection[Any], rest: RestFactory, borrower: User
+) -> None:
+    account = open_account(pg, borrower.id)
+    customer = rest(borrower.token)
+    for _ in range(20):
+        loan = _apply(rest, borrower, account, p_principal="500")
+        rpc_ok(customer, "loan_withdraw", p_loan_id=loan["id"])
+    refused = rpc(customer, "loan_apply", p_account_id=account, p_principal="500",
+                  p_currency="USD", p_term_months=3)  # fmt: skip
+    assert refused.json()["code"] == "BK008", refused.text
+    assert 86_000 < int(refused.json()["details"]) <= 86_400
+    assert _loan_count(pg, borrower) == 20
+    # The window is the last 24 hours: once the applications are older, one more fits.
+    # (Ageing them bypasses the dashboard guards, which refuse any created_at edit.)
+    with pg.transaction():
+        pg.execute("set local session_replication_role = replica")
+        pg.execute(
+            "update public.loans set created_at = now() - interval '25 hours'"
+            " where borrower_id = %s",
+            (borrower.id,),
+        )
+    assert _apply(rest, borrower, account, p_principal="500")["status"] == "pending"

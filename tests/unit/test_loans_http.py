@@ -185,6 +185,10 @@ def test_three_decimals_are_fine_for_kwd(
         (404, refusal("BK005", f"account (id={ACCOUNT_ID}) not found"), 404, "not_found"),
         (400, refusal("BK002", "account is in EUR, the loan in USD"), 422, "currency_mismatch"),
         (409, refusal("BK004", "account is frozen"), 409, "account_inactive"),
+        (400, refusal("BK007", "at most 5 loan applications can be pending at once",
+                      "max_pending_applications"), 422, "limit_exceeded"),
+        (400, refusal("BK008", "at most 20 loan applications in 24 hours", "3600"), 429,
+         "rate_limited"),
     ],
 )  # fmt: skip
 def test_refused_applications_map_to_the_error_envelope(
@@ -199,6 +203,8 @@ def test_refused_applications_map_to_the_error_envelope(
     assert error["message"] == body["message"]
     if code == "validation_failed":
         assert error["details"] == [{"field": "principal", "message": body["message"]}]
+    if code == "rate_limited":
+        assert response.headers["Retry-After"] == "3600"
 
 
 def test_applying_without_a_token_is_unauthorized(client: FunctionClient) -> None:
