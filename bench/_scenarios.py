@@ -37,7 +37,7 @@ class Settings:
     # The bench users' money: XTS (ISO 4217's testing code, added with limits no run
     # reaches) for make bench; the smoke test stays in USD, far below its limits.
     currency: str = "XTS"
-    cold_start_runs: int = 5
+    cold_start_runs: int = 11
     # Alternating PostgREST / function runs at one client for the added p50 (see
     # _added_latency): this many pairs, each run this long.
     latency_pairs: int = 3

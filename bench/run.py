@@ -9,7 +9,7 @@ copy, refreshes the README's bench section when its markers exist, and stops
 the stack.
 
 Environment: BENCH_SECONDS (default 15) per run, BENCH_TPCB_SCALE (100),
-BENCH_ACCOUNTS (1000), BENCH_COLD_START_RUNS (5), BENCH_KEEP_STACK=1 to leave
+BENCH_ACCOUNTS (1000), BENCH_COLD_START_RUNS (11), BENCH_KEEP_STACK=1 to leave
 the stack running afterwards.
 
 `python bench/run.py --render` runs nothing: it prints the table of
@@ -52,7 +52,7 @@ def settings_from_env() -> _scenarios.Settings:
         seconds=_int_env("BENCH_SECONDS", 15),
         tpcb_scale=_int_env("BENCH_TPCB_SCALE", 100),
         accounts=_int_env("BENCH_ACCOUNTS", 1000),
-        cold_start_runs=_int_env("BENCH_COLD_START_RUNS", 5),
+        cold_start_runs=_int_env("BENCH_COLD_START_RUNS", 11),
         log=lambda line: print(line, flush=True),
     )
 
