@@ -1,12 +1,10 @@
 """Bench users for the ledger scenarios: users, funded accounts, tokens.
 
-Made in SQL in one go, as the platform would: `auth.users` rows, one checking
-account each opened through `public.open_account` as that user (the JWT
-claims set as PostgREST sets them), funded through `public.admin_deposit` as
-`postgres` (the dashboard's role), or, where that RPC does not exist, given an
-overdraft limit no run can exhaust (an edit staff may make from the dashboard).
-sql/bench/setup.sql builds the same fixture for running the ledger's pgbench
-script by hand.
+Made by sql/bench/setup.sql, the same script a hand run uses: `auth.users`
+rows, one checking account each opened through `public.open_account` as that
+user (the JWT claims and role set as PostgREST sets them), funded through
+`public.admin_deposit` as `postgres` (the dashboard's role). This module adds
+what only Python needs: each user's access token, for the HTTP scenarios.
 
 The ledger's limits (transfers per minute, daily outgoing amount) are per
 currency, not per user. `make bench` therefore moves its money in XTS, ISO
@@ -20,7 +18,6 @@ schema PostgREST does not expose.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +27,7 @@ from bench._database import psql, query_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER_SCRIPT = ROOT / "sql" / "bench" / "transfer_funds.sql"
-FUNDING = "1000000.00"  # major units per account: no bench run can drain it at 0.01 a time
-BENCH_CURRENCY = (
-    "insert into public.currencies (code, exponent, name, max_transfer_minor, "
-    "daily_outgoing_limit_minor, transfers_per_minute) "
-    "values ('XTS', 2, 'Benchmark money (ISO 4217 testing code)', 100000000, "
-    "900000000000000000, 1000000000) on conflict (code) do nothing"
-)
+SETUP_SCRIPT = ROOT / "sql" / "bench" / "setup.sql"
 
 
 @dataclass(frozen=True)
@@ -67,59 +58,23 @@ def missing(stack: Any) -> str:
     return ""
 
 
-def _claims(user_id: str, email: str) -> dict[str, Any]:
-    return {
-        "sub": user_id,
-        "role": "authenticated",
-        "aud": "authenticated",
-        "email": email,
-        "app_metadata": {"provider": "email", "providers": ["email"]},
-        "user_metadata": {},
-    }
-
-
 def prepare(stack: Any, count: int, currency: str) -> Fixture:
-    if currency == "XTS":
-        psql(stack, "-c", BENCH_CURRENCY)
-    tag = uuid.uuid4().hex[:8]
-    users = [(str(uuid.uuid4()), f"bench-{tag}-{n}@bench.example") for n in range(1, count + 1)]
-    rows = "\n".join(
-        f"{n}\t{user_id}\t{email}\t{json.dumps(_claims(user_id, email))}"
-        for n, (user_id, email) in enumerate(users, start=1)
-    )
-    sql = _SETUP_SQL.replace("@ROWS@", rows).replace("@CURRENCY@", currency)
-    psql(stack, input=sql)
-    _fund(stack, currency)
+    psql(stack, "-f", str(SETUP_SCRIPT), variables={"accounts": count, "currency": currency})
     found = query_rows(
-        stack, "select n, user_id, account_id from bench_fixture.accounts order by n"
+        stack, "select n, user_id, account_id, email, claims from bench_fixture.accounts order by n"
     )
     stack_module = _stack.load()
     accounts = []
-    for (number, user_id, account_id), (_, email) in zip(found, users, strict=True):
+    for number, user_id, account_id, email, claims in found:
         record = {
             "id": user_id,
             "email": email,
-            "app_metadata": _claims(user_id, email)["app_metadata"],
+            "app_metadata": json.loads(claims)["app_metadata"],
             "user_metadata": {},
         }
         token = stack_module.mint_token(stack, record, lifetime_seconds=6 * 3600)
         accounts.append(BenchAccount(int(number), user_id, account_id, token))
     return Fixture(accounts=accounts, currency=currency)
-
-
-def _fund(stack: Any, currency: str) -> None:
-    """Deposit through the ledger when it can; else an overdraft limit no run can exhaust."""
-    if query_rows(stack, "select to_regproc('public.admin_deposit') is not null")[0][0] == "t":
-        sql = (
-            f"select count(public.admin_deposit(account_id, {FUNDING}, '{currency}', "
-            "'bench funding', 'bench-funding-' || account_id::text)) from bench_fixture.accounts"
-        )
-    else:
-        sql = (
-            "update public.accounts set overdraft_limit = 100000000 "
-            "where id in (select account_id from bench_fixture.accounts)"
-        )
-    psql(stack, "-c", sql)
 
 
 def count_transfers(stack: Any, currency: str) -> int:
@@ -148,49 +103,3 @@ def pgbench_script(fixture: Fixture) -> tuple[Path, dict[str, str | int]]:
 def cleanup(stack: Any) -> None:
     """Drop the lookup table (the bench users and their ledger rows stay, as any user's would)."""
     psql(stack, "-c", "drop schema if exists bench_fixture cascade")
-
-
-_SETUP_SQL = r"""
-begin;
-create schema if not exists bench_fixture;
-revoke all on schema bench_fixture from public;
-drop table if exists bench_fixture.accounts;
-create table bench_fixture.accounts (
-  n integer primary key,
-  user_id uuid not null,
-  email text not null,
-  claims text not null,
-  account_id uuid
-);
-copy bench_fixture.accounts (n, user_id, email, claims) from stdin;
-@ROWS@
-\.
-insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
-                        raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-select '00000000-0000-0000-0000-000000000000', user_id, 'authenticated', 'authenticated',
-       email, now(), (claims::jsonb) -> 'app_metadata', '{}'::jsonb, now(), now()
-  from bench_fixture.accounts;
-
-do $$
-declare
-  r record;
-  opened jsonb;
-begin
-  for r in select n, claims from bench_fixture.accounts order by n loop
-    perform set_config('request.jwt.claims', r.claims, true);
-    perform set_config('role', 'authenticated', true);
-    opened := public.open_account('@CURRENCY@', 'checking', 'bench');
-    perform set_config('role', 'postgres', true);
-    update bench_fixture.accounts set account_id = (opened ->> 'id')::uuid where n = r.n;
-  end loop;
-  perform set_config('request.jwt.claims', '', true);
-end;
-$$;
-
--- The hot scenarios credit account 1: flag it for deferred credits (ledger migration 000700).
-update public.accounts set deferred_credits = true
- where id = (select account_id from bench_fixture.accounts where n = 1);
-
-commit;
-vacuum analyze bench_fixture.accounts;
-"""

@@ -1,8 +1,8 @@
 -- pgbench script: public.transfer_funds called as a user, one statement per
 -- transaction, like for like with the minimal yardstick (one statement, an
 -- implicit transaction). The statement looks the two accounts up by number in
--- bench_fixture.accounts (sql/bench/setup.sql, or bench/run.py's own
--- fixture), sets the sender's JWT claims and the `authenticated` role
+-- bench_fixture.accounts (sql/bench/setup.sql, which make bench runs too),
+-- sets the sender's JWT claims and the `authenticated` role
 -- transaction-locally with set_config(..., true) in a subquery fenced by
 -- `offset 0` (evaluated before the call), then calls the RPC with a fresh
 -- idempotency key. The claims are set per transaction and vanish at its end;
