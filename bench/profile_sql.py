@@ -22,9 +22,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = os.environ.get("STACK_BENCH_DB_PORT", "26520")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import _stack  # noqa: E402
+from bench._database import query_rows  # noqa: E402
+from bench.run import PORT_DEFAULTS  # noqa: E402
+
 ACCOUNTS = os.environ.get("BENCH_ACCOUNTS", "1000")
 FREQUENCY = 1999
 # name: (pgbench script, database make bench prepares it in)
@@ -49,39 +56,33 @@ PHASES = {
 }
 
 
-def _psql(sql: str) -> str:
-    return subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", PORT, "-U", "postgres", "-X", "-At", "-c", sql],
-        env={**os.environ, "PGPASSWORD": os.environ.get("STACK_DB_PASSWORD", "postgres")},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+def profile(stack: Any, name: str, script: Path, database: str, work: Path) -> dict[str, float]:
+    def value(sql: str) -> str:
+        return query_rows(stack, sql, database=database)[0][0]
 
-
-def profile(name: str, script: Path, database: str, work: Path) -> dict[str, float]:
-    env = {**os.environ, "PGPASSWORD": os.environ.get("STACK_DB_PASSWORD", "postgres")}
-    argv = ["pgbench", "-h", "127.0.0.1", "-p", PORT, "-U", "postgres", "-n", "-M", "prepared"]
+    env = {**os.environ, "PGPASSWORD": stack.db_password}
+    argv = ["pgbench", "-h", "127.0.0.1", "-p", str(stack.db_port), "-U", "postgres", "-n"]
+    argv += ["-M", "prepared"]
     argv += ["-c", "16", "-j", "2", "-T", "14", "-D", f"accounts={ACCOUNTS}"]
     argv += ["-D", "currency=XTS", "-D", "hot=0", "-f", str(script), database]
     load = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     time.sleep(2)
-    pids = _psql(
+    pids = value(
         "select string_agg(pid::text, ',') from pg_stat_activity "
         f"where application_name = 'pgbench' and datname = '{database}'"
     )
     data = work / f"{name}.data"
     commits = f"select xact_commit from pg_stat_database where datname = '{database}'"
-    before = int(_psql(commits))
-    lsn_before = _psql("select pg_current_wal_lsn()")
+    before = int(value(commits))
+    lsn_before = value("select pg_current_wal_lsn()")
     record = ["perf", "record", "-F", str(FREQUENCY), "-g", "-p", pids, "-o", str(data)]
     subprocess.run(
         [*record, "--", "sleep", "10"],
         check=True,
         capture_output=True,
     )
-    after = int(_psql(commits))
-    wal_bytes = int(_psql(f"select pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn_before}')"))
+    after = int(value(commits))
+    wal_bytes = int(value(f"select pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn_before}')"))
     output = load.communicate()[0].decode()
     tps = re.search(r"tps = ([\d.]+)", output)
     read = ["perf", "report", "-i", str(data), "--children", "-n", "--sort", "symbol"]
@@ -117,9 +118,12 @@ def profile(name: str, script: Path, database: str, work: Path) -> dict[str, flo
 
 
 def main() -> int:
+    for name, port in PORT_DEFAULTS.items():
+        os.environ.setdefault(name, port)
+    stack = _stack.load().Stack.from_env("bench")
     with tempfile.TemporaryDirectory() as scratch:
         found = {
-            name: profile(name, script, database, Path(scratch))
+            name: profile(stack, name, script, database, Path(scratch))
             for name, (script, database) in SCRIPTS.items()
         }
     print(f"| phase (inclusive CPU, µs per transaction) | {' | '.join(found)} |")
