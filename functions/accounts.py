@@ -42,14 +42,17 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def list_accounts(ctx: Context) -> Reply:
-    params = [
-        ("select", ACCOUNT_COLUMNS),
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("accounts", token=ctx.caller.token)
+        .select(ACCOUNT_COLUMNS)
         # Admins can read every account; this list is the caller's own either way.
-        ("owner_id", f"eq.{ctx.caller.user_id}"),
-        ("order", "created_at.asc,id.asc"),
-        ("limit", str(MAX_ACCOUNTS_LISTED)),
-    ]
-    rows = await ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
+        .eq("owner_id", ctx.caller.user_id)
+        .order("created_at")
+        .order("id")
+        .limit(MAX_ACCOUNTS_LISTED)
+    )
+    rows = await postgrest.rows(query)
     currencies = ctx.runtime.currencies
     await currencies.ensure(*{row["currency"] for row in rows})
     data = [await account_public(row, currencies) for row in rows]
@@ -82,19 +85,21 @@ async def list_transactions(ctx: Context) -> Reply:
     query = ctx.query(TransactionsQuery)
     account = await _visible_account(ctx, account_id, "id,currency")
     exponent = await _exponent(ctx, account["currency"])
-    params = [
-        ("select", ENTRY_COLUMNS),
-        ("account_id", f"eq.{account_id}"),
-        ("order", "id.desc"),
-        ("limit", str(query.limit + 1)),  # one more than asked says whether a next page exists
-    ]
+    postgrest = ctx.runtime.postgrest
+    select = (
+        postgrest.table("entries", token=ctx.caller.token)
+        .select(ENTRY_COLUMNS)
+        .eq("account_id", account_id)
+        .order("id", desc=True)
+        .limit(query.limit + 1)  # one more than asked says whether a next page exists
+    )
     if query.cursor is not None:
-        params.append(("id", f"lt.{query.cursor}"))
+        select = select.lt("id", query.cursor)
     if query.since is not None:
-        params.append(("created_at", f"gte.{query.since.isoformat()}"))
+        select = select.gte("created_at", query.since.isoformat())
     if query.until is not None:
-        params.append(("created_at", f"lt.{query.until.isoformat()}"))
-    rows = await ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+        select = select.lt("created_at", query.until.isoformat())
+    rows = await postgrest.rows(select)
     page = rows[: query.limit]
     next_cursor = str(page[-1]["id"]) if len(rows) > query.limit else None
     data = [entry_public(row, exponent) for row in page]
@@ -122,8 +127,9 @@ async def _exponent(ctx: Context, code: str) -> int:
 
 
 async def _visible_account(ctx: Context, account_id: str, columns: str) -> dict[str, Any]:
-    params = [("select", columns), ("id", f"eq.{account_id}"), ("limit", "1")]
-    rows = await ctx.runtime.postgrest.select("accounts", params, token=ctx.caller.token)
+    postgrest = ctx.runtime.postgrest
+    query = postgrest.table("accounts", token=ctx.caller.token).select(columns)
+    rows = await postgrest.rows(query.eq("id", account_id).limit(1))
     if not rows:
         raise NotFound("no such account")
     return rows[0]
@@ -137,14 +143,16 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 async def _balance_before(ctx: Context, account_id: str, start: datetime) -> int:
-    params = [
-        ("select", "balance_after"),
-        ("account_id", f"eq.{account_id}"),
-        ("created_at", f"lt.{start.isoformat()}"),
-        ("order", "id.desc"),
-        ("limit", "1"),
-    ]
-    rows = await ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("entries", token=ctx.caller.token)
+        .select("balance_after")
+        .eq("account_id", account_id)
+        .lt("created_at", start.isoformat())
+        .order("id", desc=True)
+        .limit(1)
+    )
+    rows = await postgrest.rows(query)
     return int(rows[0]["balance_after"]) if rows else 0
 
 
@@ -152,15 +160,17 @@ async def _entries_between(
     ctx: Context, account_id: str, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     limit = ctx.runtime.settings.statement_max_rows
-    params = [
-        ("select", ENTRY_COLUMNS),
-        ("account_id", f"eq.{account_id}"),
-        ("created_at", f"gte.{start.isoformat()}"),
-        ("created_at", f"lt.{end.isoformat()}"),
-        ("order", "id.asc"),
-        ("limit", str(limit + 1)),
-    ]
-    rows = await ctx.runtime.postgrest.select("entries", params, token=ctx.caller.token)
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("entries", token=ctx.caller.token)
+        .select(ENTRY_COLUMNS)
+        .eq("account_id", account_id)
+        .gte("created_at", start.isoformat())
+        .lt("created_at", end.isoformat())
+        .order("id")
+        .limit(limit + 1)
+    )
+    rows = await postgrest.rows(query)
     if len(rows) > limit:
         raise PostgrestError(
             f"a statement holds at most {limit} entries; page through "

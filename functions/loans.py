@@ -39,22 +39,26 @@ async def apply(ctx: Context) -> Reply:
 
 
 async def list_loans(ctx: Context) -> Reply:
-    params = [
-        ("select", LOAN_SELECT),
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("loans", token=ctx.caller.token)
+        .select(LOAN_SELECT)
         # Admins can read every loan; this list is the caller's own either way.
-        ("borrower_id", f"eq.{ctx.caller.user_id}"),
-        ("order", "created_at.desc,id.desc"),
-        ("limit", str(MAX_LOANS_LISTED)),
-    ]
-    rows = await ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
+        .eq("borrower_id", ctx.caller.user_id)
+        .order("created_at", desc=True)
+        .order("id", desc=True)
+        .limit(MAX_LOANS_LISTED)
+    )
+    rows = await postgrest.rows(query)
     currencies = ctx.runtime.currencies
     return json_reply(200, {"data": [await loan_public(row, currencies) for row in rows]})
 
 
 async def get_loan(ctx: Context) -> Reply:
     loan_id = ctx.uuid_param("loan_id")
-    params = [("select", LOAN_SELECT), ("id", f"eq.{loan_id}"), ("limit", "1")]
-    rows = await ctx.runtime.postgrest.select("loans", params, token=ctx.caller.token)
+    postgrest = ctx.runtime.postgrest
+    query = postgrest.table("loans", token=ctx.caller.token).select(LOAN_SELECT)
+    rows = await postgrest.rows(query.eq("id", loan_id).limit(1))
     if not rows:
         raise NotFound("no such loan")
     return json_reply(200, await loan_public(rows[0], ctx.runtime.currencies))

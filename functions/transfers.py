@@ -34,8 +34,9 @@ async def create_transfer(ctx: Context) -> Reply:
 
 async def get_transfer(ctx: Context) -> Reply:
     transfer_id = ctx.uuid_param("transfer_id")
-    params = [("select", TRANSFER_COLUMNS), ("id", f"eq.{transfer_id}"), ("limit", "1")]
-    rows = await ctx.runtime.postgrest.select("transfers", params, token=ctx.caller.token)
+    postgrest = ctx.runtime.postgrest
+    query = postgrest.table("transfers", token=ctx.caller.token).select(TRANSFER_COLUMNS)
+    rows = await postgrest.rows(query.eq("id", transfer_id).limit(1))
     if not rows:
         raise NotFound("no such transfer")
     return json_reply(200, await transfer_public(rows[0], ctx.runtime.currencies))

@@ -47,9 +47,9 @@ class Settings(BaseSettings):
     supabase_jwt_issuer: str = ""
     cors_allowed_origins: str = ""
 
-    # "native": the lean asyncio client (_http_client); "httpx": httpx.AsyncClient, which
-    # honours HTTP(S)_PROXY and which the unit tests stub with respx.
-    postgrest_client: Literal["native", "httpx"] = "native"
+    # The transport under the pooled httpx client to PostgREST: aiohttp's costs less CPU
+    # per request (docs/decisions/); httpx's own is the fallback, with no aiohttp loaded.
+    postgrest_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     max_body_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
     postgrest_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     postgrest_timeout_seconds: float = Field(default=10.0, gt=0, le=120)

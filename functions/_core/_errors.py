@@ -12,7 +12,9 @@
           ├── PostgrestError        an answer PostgREST gave, mapped by SQLSTATE
           │    └── RateLimited      429 rate_limited (+ Retry-After)
           ├── UpstreamUnavailable   503 upstream_unavailable (+ Retry-After): no answer
-          │                         at all (connect error, timeout) or a transient 5xx
+          │                         at all (connect error, timeout), a 5xx, a transient
+          │                         SQLSTATE, or an answer that is not PostgREST's JSON
+          │                         error or carries no SQLSTATE (a backend died mid-call)
           └── InternalError         500 internal: a bug; the client learns nothing more
 
 `PostgrestError` is kept apart from `UpstreamUnavailable`: the first is the
@@ -224,9 +226,14 @@ def error_from_postgrest(http_status: int, body: Any, retry_after_seconds: int) 
         if status == Unauthorized.status:
             return Unauthorized()
         return PostgrestError(message, code=code, status=status)
-    if http_status >= 500 or (isinstance(sqlstate, str) and _is_transient(sqlstate)):
+    if not isinstance(sqlstate, str) or not sqlstate or http_status >= 500:
+        # Not PostgREST's JSON error, or one without a SQLSTATE (what PostgREST answers
+        # when the database backend dies mid-call), or a 5xx: the outcome is unknown and
+        # may have committed, so the client retries with its idempotency key to learn it.
         return UpstreamUnavailable(retry_after_seconds)
-    if isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23"):
+    if _is_transient(sqlstate):
+        return UpstreamUnavailable(retry_after_seconds)
+    if sqlstate[:2] in ("22", "23"):
         # Data and integrity exceptions the models did not catch: the input is at fault.
         return ValidationFailed.field("body", "the database refused a value in this request")
     return InternalError()

@@ -31,14 +31,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import httpx
 import jwt
 
 from ._errors import Unauthorized, UpstreamUnavailable
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["Caller", "JwksCache", "JwtVerifier"]
 
@@ -155,10 +153,6 @@ class JwksCache:
         if self._url.startswith("file://"):
             # The local stack's own JWKS file (ENVIRONMENT=local only, see _config).
             return json.loads(Path(self._url.removeprefix("file://")).read_bytes())
-        # httpx is imported on the first fetch: the native PostgREST client never needs
-        # it, and every cold start would pay about 50 ms for it.
-        import httpx
-
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False)
         try:

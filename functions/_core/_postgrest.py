@@ -1,24 +1,28 @@
-"""The one way the functions talk to PostgREST: as the caller, on a pooled connection.
+"""The one way the functions talk to PostgREST: postgrest-py, as the caller, on a pooled client.
 
-The connection pool is `_http_client.HttpClient` (see there why not httpx);
-`HttpxUpstream` offers the same interface on `httpx.AsyncClient`, which the
-unit tests stub with respx and which an operator may choose with
-`POSTGREST_CLIENT=httpx` (e.g. behind an HTTP proxy).
-
-Every call carries the caller's own bearer token and `apikey: <anon key>`, so
-PostgREST and row-level security see exactly who is asking; the service-role
-key is never used for a user's action (this module never even reads it).
+Each process holds one `httpx.AsyncClient` with every limit written out (see
+`make_http_client`; its transport is a setting, chosen by measurement in
+docs/decisions/). Each call builds a light `AsyncPostgrestClient` on that
+shared client, carrying the caller's own bearer token and `apikey: <anon
+key>`: postgrest-py's `.auth()` would set the token on headers every request
+shares, so under concurrency one caller's token could ride on another's call.
+The light client costs about 15 µs; the pool is what is expensive, and it is
+shared. The service-role key is never used for a user's action (this module
+never even reads it).
 
 Failures split in two (see `_errors`):
 - no answer (connect error, timeout): `UpstreamUnavailable`, 503 with
   Retry-After. Not retried: a timed-out money call may have committed, and only
   the client, replaying with its idempotency key, can find out safely.
-- an answer: mapped by SQLSTATE. A serialization failure (40001) or deadlock
-  (40P01) means the database rolled the whole transaction back, so it is
-  retried a bounded number of times with a short jittered backoff; money calls
-  carry their idempotency key, so even a duplicate could never move money
-  twice. PostgREST's own 5xx answers (database unreachable, pool exhausted)
-  are transient and become 503 as well; anything else unexpected is a 500.
+  postgrest-py's own retry (GET only, sleeping seconds) is switched off for the
+  same reason and to keep the latency of a failure bounded.
+- an answer: postgrest-py raises `APIError`, mapped by SQLSTATE with the HTTP
+  status and the whole body of the answer (the ledger's stored refusals carry
+  `replayed`, which `APIError` drops). A serialization failure (40001) or
+  deadlock (40P01) means the database rolled the whole transaction back, so it
+  is retried a bounded number of times with a short jittered backoff; money
+  calls carry their idempotency key, so even a duplicate could never move
+  money twice.
 """
 
 from __future__ import annotations
@@ -28,8 +32,16 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlencode
+from contextvars import ContextVar
+from typing import Any
+
+import httpx
+from postgrest import APIError, AsyncPostgrestClient
+from postgrest._async.request_builder import (
+    AsyncRequestBuilder,
+    AsyncRPCFilterRequestBuilder,
+    AsyncSelectRequestBuilder,
+)
 
 from ._config import Settings
 from ._errors import (
@@ -38,202 +50,147 @@ from ._errors import (
     UpstreamUnavailable,
     error_from_postgrest,
 )
-from ._http_client import HttpClient, Response, UpstreamTimeoutError, UpstreamTransportError
 
-if TYPE_CHECKING:
-    import httpx
-
-__all__ = ["HttpxUpstream", "Postgrest", "Upstream", "make_upstream"]
+__all__ = ["Postgrest", "make_http_client"]
 
 _log = logging.getLogger("functions.postgrest")
-Params = list[tuple[str, str]]
+
+# The last answer PostgREST gave in this task. httpx runs response hooks in the
+# task that sent the request, and every request runs in its own task, so
+# concurrent requests never see each other's answers.
+_last_answer: ContextVar[httpx.Response | None] = ContextVar("postgrest_answer", default=None)
 
 
-class Upstream(Protocol):
-    async def request(
-        self,
-        method: str,
-        target: str,
-        *,
-        headers: dict[str, str],
-        body: bytes = b"",
-        timeout_seconds: float,
-        repeatable: bool,
-    ) -> Response: ...
-
-    async def aclose(self) -> None: ...
+async def _remember_answer(response: httpx.Response) -> None:
+    _last_answer.set(response)
 
 
-class HttpxUpstream:
-    """`Upstream` on an `httpx.AsyncClient`: slower, but respx can stub it."""
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The process's one pooled HTTP client to PostgREST, with every limit written out."""
+    options: dict[str, Any] = {
+        "limits": httpx.Limits(
+            max_connections=settings.postgrest_max_connections,
+            max_keepalive_connections=settings.postgrest_max_keepalive_connections,
+            keepalive_expiry=settings.postgrest_keepalive_expiry_seconds,
+        ),
+        "timeout": httpx.Timeout(
+            settings.postgrest_timeout_seconds,
+            connect=settings.postgrest_connect_timeout_seconds,
+            pool=settings.postgrest_pool_timeout_seconds,
+        ),
+        "follow_redirects": False,
+        "event_hooks": {"response": [_remember_answer]},
+    }
+    if settings.postgrest_transport == "aiohttp":
+        # Imported only here: a process on httpx's own transport never loads aiohttp.
+        from httpx_aiohttp import HttpxAiohttpClient
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
-        self._base_url = base_url
-        self._client = client
-
-    async def request(
-        self,
-        method: str,
-        target: str,
-        *,
-        headers: dict[str, str],
-        body: bytes = b"",
-        timeout_seconds: float,
-        repeatable: bool,
-    ) -> Response:
-        import httpx
-
-        try:
-            answer = await self._client.request(
-                method, self._base_url + target, headers=headers, content=body or None,
-                timeout=timeout_seconds,
-            )  # fmt: skip
-        except httpx.TimeoutException:
-            raise UpstreamTimeoutError("upstream timed out") from None
-        except httpx.TransportError as error:
-            raise UpstreamTransportError(type(error).__name__) from None
-        headers_out = {name.lower(): value for name, value in answer.headers.items()}
-        return Response(answer.status_code, headers_out, answer.content)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        return HttpxAiohttpClient(**options)
+    return httpx.AsyncClient(**options)
 
 
-def make_upstream(settings: Settings) -> Upstream:
-    """The process's one pooled connection to PostgREST, with every limit written out."""
-    if settings.postgrest_client == "httpx":
-        # Imported only here: the native client's cold start never pays for httpx.
-        import httpx
-
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=settings.postgrest_max_connections,
-                max_keepalive_connections=settings.postgrest_max_keepalive_connections,
-                keepalive_expiry=settings.postgrest_keepalive_expiry_seconds,
-            ),
-            timeout=httpx.Timeout(
-                settings.postgrest_timeout_seconds,
-                connect=settings.postgrest_connect_timeout_seconds,
-                pool=settings.postgrest_pool_timeout_seconds,
-            ),
-            follow_redirects=False,
-            # Honours HTTP(S)_PROXY: this client is the opt-in for deployments behind a proxy.
-            trust_env=True,
-        )
-        return HttpxUpstream(settings.postgrest_url, client)
-    return HttpClient(
-        settings.postgrest_url,
-        max_connections=settings.postgrest_max_connections,
-        connect_timeout_seconds=settings.postgrest_connect_timeout_seconds,
-        keepalive_expiry_seconds=settings.postgrest_keepalive_expiry_seconds,
-    )
+Query = AsyncSelectRequestBuilder | AsyncRPCFilterRequestBuilder
 
 
 class Postgrest:
     def __init__(
         self,
         settings: Settings,
-        upstream: Upstream,
+        http_client: httpx.AsyncClient,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._url = settings.postgrest_url
         self._anon_key = settings.supabase_anon_key
-        self._upstream = upstream
-        self._timeout_seconds = settings.postgrest_timeout_seconds
+        self._http = http_client
         self._max_retries = settings.postgrest_max_retries
         self._backoff_seconds = settings.postgrest_retry_backoff_seconds
         self._retry_after_seconds = settings.retry_after_seconds
         self._health_timeout_seconds = settings.health_timeout_seconds
         self._sleep = sleep
 
-    async def select(self, table: str, params: Params, *, token: str) -> list[dict[str, Any]]:
-        """GET /<table> with PostgREST query parameters; RLS decides which rows come back."""
-        rows = await self._send("GET", f"/{table}?{urlencode(params)}", token, repeatable=True)
-        if not isinstance(rows, list):
+    def client(self, token: str) -> AsyncPostgrestClient:
+        """A postgrest-py client acting as `token`'s owner, on the shared pool."""
+        headers = {
+            "apikey": self._anon_key,
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        return AsyncPostgrestClient(
+            self._url, headers=headers, http_client=self._http, retry_enabled=False
+        )
+
+    def table(self, name: str, *, token: str) -> AsyncRequestBuilder:
+        """`.from_(name)` as the caller: chain `.select(...)`, filters, then `rows(...)`."""
+        return self.client(token).from_(name)
+
+    async def rows(self, query: AsyncSelectRequestBuilder) -> list[dict[str, Any]]:
+        """Run a `.from_(...).select(...)` query; RLS decides which rows come back."""
+        data = await self._execute(query)
+        if not isinstance(data, list):
             raise InternalError()
-        return rows
+        return data
 
     async def rpc(self, name: str, args: dict[str, Any], *, token: str) -> dict[str, Any]:
-        """POST /rpc/<name>; every ledger RPC returns one JSON object.
-
-        A call is repeated after a lost keep-alive connection only when it
-        carries an idempotency key: then a duplicate can never act twice.
-        """
-        body = json.dumps(args, separators=(",", ":")).encode()
-        repeatable = "p_idempotency_key" in args
-        result = await self._send("POST", f"/rpc/{name}", token, body=body, repeatable=repeatable)
-        if not isinstance(result, dict):
+        """POST /rpc/<name>; every ledger RPC returns one JSON object."""
+        data = await self._execute(self.client(token).rpc(name, args))
+        if not isinstance(data, dict):
             raise InternalError()
-        return result
+        return data
 
     async def is_up(self) -> bool:
         """Whether PostgREST answers a trivial read within the health timeout."""
         try:
-            response = await self._upstream.request(
-                "GET", "/currencies?select=code&limit=1", headers=self._headers(self._anon_key),
-                timeout_seconds=self._health_timeout_seconds, repeatable=True,
-            )  # fmt: skip
-        except UpstreamTransportError:
+            response = await self._http.get(
+                f"{self._url}/currencies",
+                params={"select": "code", "limit": "1"},
+                headers={"apikey": self._anon_key, "Authorization": f"Bearer {self._anon_key}"},
+                timeout=self._health_timeout_seconds,
+            )
+        except httpx.TransportError:
             return False
-        return response.status < 500
+        return response.status_code < 500
 
-    def _headers(self, token: str) -> dict[str, str]:
-        return {
-            "apikey": self._anon_key,
-            "authorization": f"Bearer {token}",
-            "accept": "application/json",
-            "content-type": "application/json",
-        }
-
-    async def _send(
-        self, method: str, target: str, token: str, *, body: bytes = b"", repeatable: bool
-    ) -> Any:
-        headers = self._headers(token)
+    async def _execute(self, query: Query) -> Any:
         for attempt in range(self._max_retries + 1):
-            response = await self._exchange(method, target, headers, body, repeatable)
-            if response.status < 300:
-                return self._json(response)
-            answer = self._json_or_none(response)
-            sqlstate = answer.get("code") if isinstance(answer, dict) else None
+            _last_answer.set(None)
+            try:
+                return (await self._send(query)).data
+            except APIError as error:
+                status, body = self._answer(error)
+            sqlstate = body.get("code") if isinstance(body, dict) else None
             if sqlstate not in SERIALIZATION_SQLSTATES or attempt == self._max_retries:
                 break
             await self._sleep(self._backoff(attempt))
-        error = error_from_postgrest(response.status, answer, self._retry_after_seconds)
-        if isinstance(error, InternalError | UpstreamUnavailable):
+        mapped = error_from_postgrest(status, body, self._retry_after_seconds)
+        if isinstance(mapped, InternalError | UpstreamUnavailable):
             # Never in the client's answer, but operators need the SQLSTATE.
             _log.warning(
-                "postgrest answered %s sqlstate=%s on %s %s",
-                response.status, sqlstate, method, target.partition("?")[0],
+                "postgrest answered %s sqlstate=%r on %s %s",
+                status, sqlstate, query.request.http_method, query.request.path.path,
             )  # fmt: skip
-        raise error
+        raise mapped
 
-    async def _exchange(
-        self, method: str, target: str, headers: dict[str, str], body: bytes, repeatable: bool
-    ) -> Response:
+    async def _send(self, query: Query) -> Any:
         try:
-            return await self._upstream.request(
-                method, target, headers=headers, body=body,
-                timeout_seconds=self._timeout_seconds, repeatable=repeatable,
-            )  # fmt: skip
-        except UpstreamTransportError as error:
+            return await query.execute()
+        except httpx.TransportError as error:
             _log.warning("postgrest unreachable: %s", type(error).__name__)
             raise UpstreamUnavailable(self._retry_after_seconds) from None
+
+    @staticmethod
+    def _answer(error: APIError) -> tuple[int, Any]:
+        """The HTTP status and JSON body of the answer behind `error` (None: not JSON)."""
+        response = _last_answer.get()
+        if response is None:  # an APIError postgrest-py raised without an answer
+            return 0, error.json()
+        try:
+            return response.status_code, json.loads(response.content)
+        except ValueError:
+            return response.status_code, None
 
     def _backoff(self, attempt: int) -> float:
         # Jitter keeps retried transactions from colliding again in lockstep; not security.
         jitter: float = 0.5 + random.random()  # noqa: S311
         return self._backoff_seconds * float(2**attempt) * jitter
-
-    @staticmethod
-    def _json(response: Response) -> Any:
-        try:
-            return json.loads(response.body)
-        except ValueError:
-            raise InternalError() from None
-
-    @staticmethod
-    def _json_or_none(response: Response) -> Any:
-        try:
-            return json.loads(response.body)
-        except ValueError:
-            return None

@@ -1,8 +1,8 @@
 """The process-wide objects, built once from Settings on first use and then shared.
 
-One pooled connection to PostgREST, one `httpx.AsyncClient` (made lazily) for
-the rare JWKS fetch, the verifier and the currency table with their caches. They belong to
-the event loop that built them: functions-framework's ASGI server runs one loop
+One pooled `httpx.AsyncClient` (PostgREST and the rare JWKS fetch), the
+verifier and the currency table with their caches. They belong to the event
+loop that built them: functions-framework's ASGI server runs one loop
 per worker process, so in production they are built once; a test client that
 starts a new loop gets a new runtime (a pool cannot move between loops).
 Tests call `reset_runtime()` after changing the environment.
@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import httpx
+
 from ._config import Settings, get_settings
 from ._jwt_verifier import JwksCache, JwtVerifier
 from ._money import CurrencyTable
-from ._postgrest import Postgrest, Upstream, make_upstream
+from ._postgrest import Postgrest, make_http_client
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime"]
 
@@ -26,7 +28,7 @@ _MAX_CURRENCIES = 1_000
 @dataclass(frozen=True, slots=True)
 class Runtime:
     settings: Settings
-    upstream: Upstream
+    http_client: httpx.AsyncClient
     postgrest: Postgrest
     verifier: JwtVerifier
     currencies: CurrencyTable
@@ -34,13 +36,13 @@ class Runtime:
 
 
 def _build(settings: Settings) -> Runtime:
-    upstream = make_upstream(settings)
-    postgrest = Postgrest(settings, upstream)
+    http_client = make_http_client(settings)
+    postgrest = Postgrest(settings, http_client)
     jwks = None
     if settings.jwks_url:
         jwks = JwksCache(
             settings.jwks_url,
-            None,  # an httpx.AsyncClient, made on the first fetch
+            http_client,
             ttl_seconds=settings.jwks_cache_ttl_seconds,
             min_refetch_interval_seconds=settings.jwks_min_refetch_interval_seconds,
             timeout_seconds=settings.jwks_timeout_seconds,
@@ -55,13 +57,13 @@ def _build(settings: Settings) -> Runtime:
 
     async def load_currencies() -> dict[str, int]:
         # Readable by anon: no caller's token needed, and never the service key.
-        params = [("select", "code,exponent"), ("limit", str(_MAX_CURRENCIES))]
-        rows = await postgrest.select("currencies", params, token=settings.supabase_anon_key)
+        table = postgrest.table("currencies", token=settings.supabase_anon_key)
+        rows = await postgrest.rows(table.select("code,exponent").limit(_MAX_CURRENCIES))
         return {str(row["code"]): int(row["exponent"]) for row in rows}
 
     currencies = CurrencyTable(load_currencies, ttl_seconds=settings.currency_cache_ttl_seconds)
     loop = asyncio.get_running_loop()
-    return Runtime(settings, upstream, postgrest, verifier, currencies, loop)
+    return Runtime(settings, http_client, postgrest, verifier, currencies, loop)
 
 
 _current: list[Runtime] = []

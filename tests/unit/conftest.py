@@ -1,7 +1,7 @@
 """Fixtures for unit tests: the functions through functions-framework's ASGI app and
-Starlette's test client, PostgREST and the JWKS endpoint stubbed with respx (the
-functions reach PostgREST through httpx here: POSTGREST_CLIENT=httpx), tokens
-minted locally."""
+Starlette's test client, PostgREST and the JWKS endpoint stubbed with respx, tokens
+minted locally. respx stubs the production client itself: it mocks at the
+`httpx.AsyncClient` level, so whichever transport the settings choose is bypassed."""
 
 from __future__ import annotations
 
@@ -162,7 +162,6 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "SUPABASE_JWT_ISSUER": ISSUER,
         "CORS_ALLOWED_ORIGINS": f"{ORIGIN}, https://admin.example.com",
         "POSTGREST_RETRY_BACKOFF_SECONDS": "0",
-        "POSTGREST_CLIENT": "httpx",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("POSTGREST_URL", "SUPABASE_JWKS_URL", "MAX_BODY_BYTES"):
@@ -175,7 +174,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def upstream(keys: Keys) -> Iterator[respx.MockRouter]:
     """PostgREST and the JWKS endpoint; tests add routes for what they call."""
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+    with respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as router:
         router.get(f"{REST}/currencies", name="currencies").respond(json=CURRENCIES)
         router.get(JWKS_URL, name="jwks").respond(json=keys.jwks())
         yield router

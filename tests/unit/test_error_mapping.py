@@ -147,11 +147,35 @@ def test_postgrest_answering_5xx_is_upstream_unavailable_with_retry_after(
     assert response.headers["Retry-After"] == "1"
 
 
-def test_a_4xx_without_a_json_body_is_an_internal_error(
-    client: FunctionClient, upstream: respx.MockRouter
+# What PostgREST answers when the database backend dies mid-call: the call may have
+# committed, so the client must hear 503 (retry with the same key), never 500.
+BACKEND_DIED_ANSWERS = [
+    pytest.param(400, {"code": "", "message": "", "details": None, "hint": None}, id="empty-code"),
+    pytest.param(400, {"code": None, "message": "server closed the connection"}, id="null-code"),
+    pytest.param(400, {"message": "no code at all"}, id="no-code-field"),
+    pytest.param(500, {"code": "XX000", "message": "internal"}, id="5xx-with-a-sqlstate"),
+    pytest.param(502, {"code": "", "message": ""}, id="5xx-empty-code"),
+    pytest.param(404, "not here", id="4xx-text-body"),
+    pytest.param(400, "", id="empty-body"),
+    pytest.param(400, [{"code": "BK001"}], id="json-that-is-not-an-error-object"),
+]
+
+
+@pytest.mark.parametrize(("status", "body"), BACKEND_DIED_ANSWERS)
+def test_an_answer_without_a_sqlstate_is_503_retry_with_the_key_and_is_not_repeated(
+    client: FunctionClient, upstream: respx.MockRouter, status: int, body: Any
 ) -> None:
-    upstream.post(f"{REST}/rpc/transfer_funds").respond(404, text="not here")
-    assert post_transfer(client).status_code == 500
+    answer = (
+        httpx.Response(status, text=body)
+        if isinstance(body, str)
+        else httpx.Response(status, json=body)
+    )
+    route = upstream.post(f"{REST}/rpc/transfer_funds").mock(return_value=answer)
+    response = post_transfer(client)
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "upstream_unavailable"
+    assert response.headers["Retry-After"] == "1"
+    assert route.call_count == 1
 
 
 def test_postgrest_down_is_503_with_retry_after(

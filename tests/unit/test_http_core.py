@@ -206,7 +206,7 @@ def test_an_unexpected_exception_is_logged_with_the_request_id_and_answered_500(
     def explode(*args: object, **kwargs: object) -> object:
         raise RuntimeError("connection to db.internal:5432 with password hunter2")
 
-    monkeypatch.setattr(Postgrest, "select", explode)
+    monkeypatch.setattr(Postgrest, "rows", explode)
     capsys.readouterr()
     response = client.get("/accounts", headers={**auth(), "X-Request-Id": "boom-1"})
     assert response.status_code == 500
