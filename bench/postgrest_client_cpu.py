@@ -78,7 +78,9 @@ async def _measure(transport: str, fixture: _ledger.Fixture, requests: int, pid:
             for _ in range(requests):
                 await call()
             found[f"{name}_client_cpu_ms"] = (time.process_time() - cpu) * 1000 / requests
-            found[f"{name}_postgrest_cpu_ms"] = (_process_cpu_seconds(pid) - server) * 1000 / requests
+            found[f"{name}_postgrest_cpu_ms"] = (
+                (_process_cpu_seconds(pid) - server) * 1000 / requests
+            )
             found[f"{name}_wall_ms"] = (time.perf_counter() - wall) * 1000 / requests
     finally:
         await http_client.aclose()
@@ -100,7 +102,9 @@ def main() -> int:
         samples: dict[str, list[dict]] = {name: [] for name in TRANSPORTS}
         for _ in range(ROUNDS):
             for transport in TRANSPORTS:
-                samples[transport].append(asyncio.run(_measure(transport, fixture, args.requests, pid)))
+                samples[transport].append(
+                    asyncio.run(_measure(transport, fixture, args.requests, pid))
+                )
         report = {
             transport: {
                 key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]

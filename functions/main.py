@@ -2,16 +2,13 @@
 
 Each target is deployable on its own and sees the full path, as PRODUCT.md
 lists it (`functions-framework --target=accounts --source=functions/main.py
---asgi`). `router` serves every function on one origin by the first path
-segment, plus `/openapi.json` (`functions-framework --target=router
---source=functions/main.py --asgi --port 8080`). The targets are ASGI
-functions (`functions_framework.aio`): see `_core/_http.py` for why. A
+--asgi`). `router` serves every function on one origin, plus `/openapi.json`
+(`functions-framework --target=router --source=functions/main.py --asgi
+--port 8080`). functions-framework's ASGI mode is Starlette: it routes every
+path of a target to the target's function, which hands the request on to that
+function's own Starlette app (`_core/_http.py`: routing, 405, CORS, errors). A
 function's module is imported on its first request, so a deployment of one
 function never loads the others.
-
-The settings are read and the connection pool built at import: a deployment
-with a missing or placeholder secret fails to start instead of failing its
-first request, and the first request does not pay for the pool.
 """
 
 from __future__ import annotations
@@ -22,60 +19,78 @@ import importlib
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from functions._core import Route, get_settings, serve
+from functions._core import Route, application, get_settings
 
 # Fail closed at start: a deployment with a missing or placeholder secret never
 # answers. (The connection pool belongs to the server's event loop, so it is
 # built on the first request, not here.)
 get_settings()
 
-# First path segment → module defining ROUTES.
+# Function name → module defining its ROUTES.
 _MODULES = {
     "accounts": "functions.accounts",
     "transfers": "functions.transfers",
     "loans": "functions.loans",
     "admin": "functions.admin",
     "health": "functions.health",
-    "openapi.json": "functions.openapi",
+    "openapi": "functions.openapi",
 }
 
 
-@functools.cache
 def _routes(name: str) -> tuple[Route, ...]:
     routes: tuple[Route, ...] = importlib.import_module(_MODULES[name]).ROUTES
     return routes
 
 
+@functools.cache
+def _app(name: str) -> ASGIApp:
+    if name == "router":
+        return application({each: _routes(each) for each in _MODULES}, "router")
+    return application({name: _routes(name)}, name)
+
+
+class _Forward(Response):
+    """The answer of a target: its function's Starlette app, run on the same request.
+
+    functions-framework awaits a target's return value as an ASGI app with the
+    request's own scope, receive and send, so nothing is buffered or copied.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:  # no body of its own: the app answers
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
 @functions_framework.aio.http
 async def accounts(request: Request) -> Response:
-    return await serve(request, _routes("accounts"), "accounts")
+    return _Forward(_app("accounts"))
 
 
 @functions_framework.aio.http
 async def transfers(request: Request) -> Response:
-    return await serve(request, _routes("transfers"), "transfers")
+    return _Forward(_app("transfers"))
 
 
 @functions_framework.aio.http
 async def loans(request: Request) -> Response:
-    return await serve(request, _routes("loans"), "loans")
+    return _Forward(_app("loans"))
 
 
 @functions_framework.aio.http
 async def admin(request: Request) -> Response:
-    return await serve(request, _routes("admin"), "admin")
+    return _Forward(_app("admin"))
 
 
 @functions_framework.aio.http
 async def health(request: Request) -> Response:
-    return await serve(request, _routes("health"), "health")
+    return _Forward(_app("health"))
 
 
 @functions_framework.aio.http
 async def router(request: Request) -> Response:
-    """All functions on one origin, dispatched on the first path segment."""
-    name = request.url.path.split("/", 2)[1]
-    if name not in _MODULES:
-        return await serve(request, (), "router")
-    return await serve(request, _routes(name), name)
+    """All functions on one origin, each at the paths it has when deployed alone."""
+    return _Forward(_app("router"))

@@ -18,7 +18,7 @@ from ._errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from ._http import Context, Reply, Route, csv_reply, json_reply, route, serve
+from ._http import Context, Reply, Route, application, csv_reply, json_reply, route
 from ._jwt_verifier import Caller
 from ._runtime import Runtime, get_runtime, reset_runtime
 
@@ -40,6 +40,7 @@ __all__ = [
     "Unauthorized",
     "UpstreamUnavailable",
     "ValidationFailed",
+    "application",
     "csv_reply",
     "get_runtime",
     "get_settings",
@@ -47,5 +48,4 @@ __all__ = [
     "load_settings",
     "reset_runtime",
     "route",
-    "serve",
 ]

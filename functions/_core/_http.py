@@ -1,19 +1,26 @@
-"""From an ASGI request to a response: routing, auth, limits, errors, CORS, logs.
+"""From an ASGI request to a response: Starlette routing, CORS, auth, limits, errors, logs.
 
-Every function is a table of routes; `serve` is the single place where a
-request meets it. In order: request id, CORS preflight, route match (404, 405
-with Allow), token verification and the admin check when the route asks for
-them, then the handler. Every `ApiError` raised anywhere below becomes the
-error envelope of PRODUCT.md here and only here; any other exception is logged
-with its request id and answered 500 `internal`, with nothing in the body a
-client could learn the system from. Each request ends with one JSON log line:
-method, path template, status, latency and request id, never a token, key,
-amount or body.
+Every function is a table of routes (`route(...)`); `application` turns one or
+more of them into a Starlette stack, outermost first:
+- `_Observed`: the request id (a well-formed `X-Request-Id` is echoed, else a
+  new one), `X-Request-Id` on every response, and one JSON log line per
+  request: function, method, path template, status, latency, request id; never
+  a token, key, amount or body.
+- `CORSMiddleware`: preflights and the CORS headers of every answer. Locally
+  any `http://localhost:<port>` and `http://127.0.0.1:<port>` is allowed, and
+  elsewhere only `CORS_ALLOWED_ORIGINS`.
+- `ExceptionMiddleware` with one handler, `handle_error`: every `ApiError`
+  raised anywhere below, Starlette's own 404 and 405, and any other exception
+  become the error envelope of PRODUCT.md there and only there. An unexpected
+  exception is logged with its request id and answered 500 `internal`, with
+  nothing in the body a client could learn the system from.
+- `Router`: Starlette `Route`s, one per path, its methods declared; each
+  endpoint verifies the token (and the admin role) when the route asks for it,
+  reads the body within its limit, and calls the handler.
 
 The functions run in functions-framework's ASGI mode (Starlette on uvicorn):
 measured on the benchmark machine, a bare Flask function costs 0.54 to 0.69 ms
-of CPU per request under gunicorn, the same function in ASGI mode 0.06 to 0.2 ms,
-and the whole function must cost no more than PostgREST does (about 0.7 ms).
+of CPU per request under gunicorn, the same function in ASGI mode 0.06 to 0.2 ms.
 """
 
 from __future__ import annotations
@@ -29,9 +36,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+from starlette.routing import Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._config import Settings, get_settings
 from ._errors import (
     ApiError,
     BadRequest,
@@ -52,10 +67,11 @@ __all__ = [
     "Context",
     "Reply",
     "Route",
+    "application",
     "csv_reply",
+    "handle_error",
     "json_reply",
     "route",
-    "serve",
     "validation_problems",
 ]
 
@@ -65,10 +81,19 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _BEARER = re.compile(r"[Bb]earer +([A-Za-z0-9._~+/=-]+)")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-_CORS_ALLOW_HEADERS = "authorization, apikey, content-type, idempotency-key, x-client-info"
-_CORS_EXPOSE_HEADERS = "X-Request-Id, Idempotent-Replayed, Retry-After"
-_CORS_MAX_AGE_SECONDS = "600"
+_CORS_ALLOW_HEADERS = (
+    "authorization",
+    "apikey",
+    "content-type",
+    "idempotency-key",
+    "x-client-info",
+)
+_CORS_EXPOSE_HEADERS = ("X-Request-Id", "Idempotent-Replayed", "Retry-After")
+_CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "OPTIONS")
+_CORS_MAX_AGE_SECONDS = 600
+# A local frontend's dev server, on whatever port it picked.
+_LOCAL_ORIGINS = r"http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?"
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,21 +171,17 @@ Handler = Callable[[Context], Awaitable[Reply]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """One operation of a function: declared once, served by Starlette, listed in OpenAPI."""
+
     method: str
     template: str
-    pattern: re.Pattern[str]
     handler: Handler
     auth: Auth
 
 
 def route(method: str, template: str, handler: Handler, *, auth: Auth = "user") -> Route:
     """`template` like "/accounts/{account_id}"; each placeholder matches one path segment."""
-    parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, ..., literal
-    regex = "".join(
-        re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
-        for index, part in enumerate(parts)
-    )
-    return Route(method, template, re.compile(regex), handler, auth)
+    return Route(method, template, handler, auth)
 
 
 def validation_problems(error: ValidationError) -> list[FieldProblem]:
@@ -173,80 +194,165 @@ def validation_problems(error: ValidationError) -> list[FieldProblem]:
     return problems
 
 
-async def serve(request: Request, routes: Sequence[Route], function: str) -> Response:
-    """The single entry of every function: one request in, one response out, one log line."""
-    started = time.perf_counter()
-    request_id = _request_id(request)
-    template = "unmatched"
-    try:
+# The application -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """What the access log says about a matched path: its function and template."""
+
+    function: str
+    template: str
+
+
+def application(functions: Mapping[str, Sequence[Route]], name: str) -> ASGIApp:
+    """One ASGI app serving the routes of `functions` (function name → routes).
+
+    `name` labels the log lines of requests no route matched.
+    """
+    served: dict[object, _Served] = {}
+    routes: list[StarletteRoute] = []
+    for function, declared in functions.items():
+        by_path: dict[str, dict[str, Route]] = {}
+        for each in declared:
+            by_path.setdefault(each.template, {})[each.method] = each
+        for template, operations in by_path.items():
+            endpoint = _endpoint(operations)
+            served[endpoint] = _Served(function, template)
+            routes.append(StarletteRoute(template, endpoint, methods=list(operations)))
+    # No slash redirects: a deployed function answers exactly the paths PRODUCT.md lists.
+    router = Router(routes, redirect_slashes=False)
+    # HTTPException too: ExceptionMiddleware has its own handler for it, and that answer
+    # would not be the envelope.
+    handlers = {Exception: handle_error, HTTPException: handle_error}
+    inner = ExceptionMiddleware(router, handlers=handlers)
+    return _Observed(inner, name, served)
+
+
+def _endpoint(operations: Mapping[str, Route]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        # Starlette answers HEAD wherever GET is declared.
+        target = operations.get(request.method) or operations["GET"]
         runtime = get_runtime()
-        matched = _match(request, routes)
-        template = _template(request.url.path, routes, matched)
-        reply = await _handle(request, matched, routes, runtime, request_id)
-    except ApiError as error:
-        reply = _error_reply(error, request_id)
-    except Exception:
-        _log_line(_exception_record(function, request, request_id))
-        reply = _error_reply(InternalError(), request_id)
-    response = _to_response(reply, request, request_id)
-    _log_access(function, request, template, response.status_code, started, request_id)
-    return response
+        context = Context(request, dict(request.path_params), _request_id(request.scope), runtime)
+        if target.auth != "none":
+            caller = await _authenticate(request, runtime, admin=target.auth == "admin")
+            context.caller_or_none = caller
+        if request.method in _METHODS_WITH_BODY:
+            context.raw_body = await _read_body(request, runtime.settings.max_body_bytes)
+        reply = await target.handler(context)
+        return Response(reply.body, reply.status, dict(reply.headers), reply.content_type)
+
+    return endpoint
 
 
-_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+class _Cors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in the error envelope."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 200:
+            raise Forbidden(f"{bytes(response.body).decode()}: not allowed here")
+        return response
 
 
-async def _handle(
-    request: Request,
-    matched: tuple[Route, dict[str, str]] | None,
-    routes: Sequence[Route],
-    runtime: Runtime,
-    request_id: str,
-) -> Reply:
-    if _is_preflight(request):
-        return _preflight(request, routes, runtime)
-    if matched is None:
-        raise _no_route(request, routes)
-    target, params = matched
-    context = Context(request, params, request_id, runtime)
-    if target.auth != "none":
-        caller = await _authenticate(request, runtime, admin=target.auth == "admin")
-        context.caller_or_none = caller
-    if request.method in _METHODS_WITH_BODY:
-        context.raw_body = await _read_body(request, runtime.settings.max_body_bytes)
-    return await target.handler(context)
+def _cors(app: ASGIApp, settings: Settings) -> ASGIApp:
+    return _Cors(
+        app,
+        allow_origins=sorted(settings.allowed_origins),
+        allow_origin_regex=_LOCAL_ORIGINS if settings.is_local else None,
+        allow_methods=_CORS_ALLOW_METHODS,
+        allow_headers=_CORS_ALLOW_HEADERS,
+        expose_headers=_CORS_EXPOSE_HEADERS,
+        max_age=_CORS_MAX_AGE_SECONDS,
+    )
 
 
-def _match(request: Request, routes: Sequence[Route]) -> tuple[Route, dict[str, str]] | None:
-    path = request.url.path
-    for candidate in routes:
-        if candidate.method != request.method:
-            continue
-        found = candidate.pattern.fullmatch(path)
-        if found:
-            return candidate, found.groupdict()
-    return None
+class _Observed:
+    """Request id, `X-Request-Id` on every answer, one log line; CORS just inside it."""
+
+    def __init__(self, app: ASGIApp, name: str, served: Mapping[object, _Served]) -> None:
+        self._app = app
+        self._name = name
+        self._served = served
+        self._cors: tuple[Settings, ASGIApp] | None = None
+
+    def _with_cors(self) -> ASGIApp:
+        # The CORS policy is the settings'; tests change the settings between requests.
+        settings = get_settings()
+        if self._cors is None or self._cors[0] is not settings:
+            self._cors = (settings, _cors(self._app, settings))
+        return self._cors[1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # pragma: no cover - functions-framework sends http only
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _new_request_id(Headers(scope=scope).get("x-request-id", ""))
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self._with_cors()(scope, receive, send_with_id)
+        except Exception as error:  # a refused preflight, or a broken configuration
+            response = await handle_error(Request(scope), error)
+            await response(scope, receive, send_with_id)
+        self._log_access(scope, status, started, request_id)
+
+    def _log_access(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        served = self._served.get(scope.get("endpoint"))
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        _log_line({
+            "severity": severity,
+            "message": "request",
+            "function": served.function if served else self._name,
+            "method": scope["method"],
+            "path": served.template if served else "unmatched",
+            "status": status,
+            "latency_ms": latency_ms,
+            "request_id": request_id,
+        })  # fmt: skip
 
 
-def _template(
-    path: str, routes: Sequence[Route], matched: tuple[Route, dict[str, str]] | None
-) -> str:
-    if matched is not None:
-        return matched[0].template
-    same_path = (each.template for each in routes if each.pattern.fullmatch(path))
-    return next(same_path, "unmatched")
+async def handle_error(request: Request, error: Exception) -> Response:
+    """The one place an error becomes an answer: the envelope of PRODUCT.md."""
+    request_id = _request_id(request.scope)
+    if isinstance(error, HTTPException):
+        answer = _routing_error(request, error)
+    elif isinstance(error, ApiError):
+        answer = error
+    else:
+        _log_line(_exception_record(request, request_id, error))
+        answer = InternalError()
+    envelope = {
+        "error": {
+            "code": answer.code,
+            "message": answer.message,
+            "details": answer.details,
+            "request_id": request_id,
+        }
+    }
+    body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, answer.status, answer.headers, "application/json")
 
 
-def _methods_for(path: str, routes: Sequence[Route]) -> list[str]:
-    methods = [each.method for each in routes if each.pattern.fullmatch(path)]
-    return sorted(set(methods))
-
-
-def _no_route(request: Request, routes: Sequence[Route]) -> ApiError:
-    allowed = _methods_for(request.url.path, routes)
-    if allowed:
+def _routing_error(request: Request, error: HTTPException) -> ApiError:
+    """Starlette's router found no path (404) or not this method on it (405)."""
+    if error.status_code == 405 and error.headers:
+        allowed = sorted(method.strip() for method in error.headers["Allow"].split(","))
         return MethodNotAllowed([*allowed, "OPTIONS"])
-    return NotFound(f"no such path: {request.method} {_safe_path(request.url.path)}")
+    if error.status_code == 404:
+        return NotFound(f"no such path: {request.method} {_safe_path(request.url.path)}")
+    return InternalError()
 
 
 def _safe_path(path: str) -> str:
@@ -289,92 +395,24 @@ def _parse_json(raw: bytes) -> Any:
         raise BadRequest() from None
 
 
-def _is_preflight(request: Request) -> bool:
-    return request.method == "OPTIONS" and "access-control-request-method" in request.headers
-
-
-def _preflight(request: Request, routes: Sequence[Route], runtime: Runtime) -> Reply:
-    origin = request.headers.get("origin", "")
-    if origin not in runtime.settings.allowed_origins:
-        raise Forbidden("this origin is not allowed")
-    methods = _methods_for(request.url.path, routes)
-    if not methods:
-        raise NotFound(f"no such path: {_safe_path(request.url.path)}")
-    headers = {
-        "Access-Control-Allow-Methods": ", ".join([*methods, "OPTIONS"]),
-        "Access-Control-Allow-Headers": _CORS_ALLOW_HEADERS,
-        "Access-Control-Max-Age": _CORS_MAX_AGE_SECONDS,
-    }
-    return Reply(204, b"", headers=headers)
-
-
-def _error_reply(error: ApiError, request_id: str) -> Reply:
-    envelope = {
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "details": error.details,
-            "request_id": request_id,
-        }
-    }
-    return json_reply(error.status, envelope, error.headers)
-
-
-def _to_response(reply: Reply, request: Request, request_id: str) -> Response:
-    headers = {**reply.headers, "X-Request-Id": request_id}
-    origin = request.headers.get("origin")
-    if origin is not None:
-        headers["Vary"] = "Origin"
-        if origin in _allowed_origins():
-            headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Expose-Headers"] = _CORS_EXPOSE_HEADERS
-    return Response(reply.body, reply.status, headers, media_type=reply.content_type)
-
-
-def _allowed_origins() -> frozenset[str]:
-    try:
-        return get_runtime().settings.allowed_origins
-    except Exception:  # a broken configuration already produced the answer being sent
-        return frozenset()
-
-
-def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
+def _new_request_id(given: str) -> str:
     if _REQUEST_ID.fullmatch(given):
         return given
     return os.urandom(12).hex()
 
 
-def _log_access(
-    function: str,
-    request: Request,
-    template: str,
-    status: int,
-    started: float,
-    request_id: str,
-) -> None:
-    latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
-    _log_line({
-        "severity": severity,
-        "message": "request",
-        "function": function,
-        "method": request.method,
-        "path": template,
-        "status": status,
-        "latency_ms": latency_ms,
-        "request_id": request_id,
-    })  # fmt: skip
+def _request_id(scope: Scope) -> str:
+    request_id: str = scope["state"]["request_id"]
+    return request_id
 
 
-def _exception_record(function: str, request: Request, request_id: str) -> dict[str, Any]:
+def _exception_record(request: Request, request_id: str, error: Exception) -> dict[str, Any]:
     return {
         "severity": "ERROR",
         "message": "unhandled exception",
-        "function": function,
         "method": request.method,
         "request_id": request_id,
-        "traceback": traceback.format_exc(limit=20),
+        "traceback": "".join(traceback.format_exception(error, limit=20)),
     }
 
 

@@ -76,7 +76,7 @@ def test_an_empty_body_is_400_invalid_json(client: FunctionClient) -> None:
 def test_a_wrong_method_is_405_with_allow(client: FunctionClient) -> None:
     response = client.delete(f"/accounts/{ACCOUNT_ID}", headers=auth())
     assert response.status_code == 405
-    assert response.headers["Allow"] == "GET, PATCH, OPTIONS"
+    assert response.headers["Allow"] == "GET, HEAD, PATCH, OPTIONS"
     assert error_of(response)["code"] == "method_not_allowed"
 
 
@@ -104,18 +104,65 @@ def test_a_cors_preflight_from_an_allowed_origin_is_answered(client: FunctionCli
             "Access-Control-Request-Headers": "authorization, idempotency-key, content-type",
         },
     )
-    assert response.status_code == 204
+    assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert response.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"].split(", ")
     allowed = {name.strip() for name in response.headers["Access-Control-Allow-Headers"].split(",")}
-    assert allowed == {
+    assert allowed >= {
         "authorization",
         "apikey",
         "content-type",
         "idempotency-key",
         "x-client-info",
     }
-    assert response.headers["Vary"] == "Origin"
+    assert "Origin" in response.headers["Vary"]
+    assert response.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:5173"])
+def test_a_preflight_from_a_local_dev_server_to_post_transfers_succeeds_locally(
+    client: FunctionClient, origin: str
+) -> None:
+    response = client.options(
+        "/transfers",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, apikey, idempotency-key, "
+            "content-type, x-client-info",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://localhost.evil.example", "https://localhost:3000", "http://10.0.0.1:3000"]
+)
+def test_a_preflight_from_an_origin_that_only_looks_local_is_refused(
+    client: FunctionClient, origin: str
+) -> None:
+    response = client.options(
+        "/transfers", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+    )
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "forbidden"
+
+
+def test_outside_local_development_only_the_configured_origins_are_allowed(
+    app: AppFactory, upstream: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    monkeypatch.setenv("SUPABASE_URL", "https://project.supabase.co")
+    reset_runtime()
+    client = app("transfers")
+    preflight = {"Access-Control-Request-Method": "POST"}
+    local = client.options("/transfers", headers={**preflight, "Origin": "http://localhost:3000"})
+    configured = client.options("/transfers", headers={**preflight, "Origin": ORIGIN})
+    assert local.status_code == 403
+    assert "Access-Control-Allow-Origin" not in local.headers
+    assert configured.status_code == 200
+    assert configured.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
 def test_a_cors_preflight_from_another_origin_is_refused(client: FunctionClient) -> None:
@@ -127,11 +174,14 @@ def test_a_cors_preflight_from_another_origin_is_refused(client: FunctionClient)
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_a_cors_preflight_for_an_unknown_path_is_404(client: FunctionClient) -> None:
+def test_a_cors_preflight_for_a_method_no_function_serves_is_refused(
+    client: FunctionClient,
+) -> None:
     response = client.options(
-        "/nowhere", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+        "/transfers", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "DELETE"}
     )
-    assert response.status_code == 404
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "forbidden"
 
 
 def test_answers_to_an_allowed_origin_carry_cors_headers_and_others_do_not(
