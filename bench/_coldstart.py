@@ -1,4 +1,9 @@
-"""Cold start: process start to first answered request, the function beside hello world.
+"""Cold start: process start to first answered request, the function beside two hello worlds.
+
+`hello` imports functions-framework alone; `hello_imports` also imports the
+libraries the functions are required to use (bench/hello/imports.py), so
+`cold_start_vs_imports` (transfers / hello_imports) is what the functions' own
+code and setup add.
 
 Each run spawns a fresh `functions-framework` process and polls its port with
 a plain HTTP request every few milliseconds; any HTTP answer (even a 401 or a
@@ -25,6 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO_SOURCE = ROOT / "bench" / "hello" / "main.py"
+HELLO_IMPORTS_SOURCE = ROOT / "bench" / "hello" / "imports.py"
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
 TIMEOUT_SECONDS = 30.0
 
@@ -121,7 +127,9 @@ def once(
 # functions are required to use, and the functions' own code.
 IMPORT_CASES = {
     "functions_framework.aio": "import functions_framework.aio",
-    "with_required_libraries": "import functions_framework.aio, pydantic, pydantic_settings, jwt",
+    "with_required_libraries": (
+        "import functions_framework.aio, pydantic, pydantic_settings, jwt, postgrest"
+    ),
     "functions.main": "import functions.main",
 }
 
@@ -150,6 +158,8 @@ def measure_all(stack: Any, settings: Any, skipped: list[str]) -> dict[str, Any]
         env.pop("FUNCTION_USE_ASGI", None)  # the flag says it once, explicitly
     runs = settings.cold_start_runs
     cases = [("hello", HELLO_SOURCE, "hello_async" if asgi else "hello", "/")]
+    if asgi:
+        cases.append(("hello_imports", HELLO_IMPORTS_SOURCE, "hello_async", "/"))
     if FUNCTIONS_SOURCE.exists():
         cases.append(("transfers", FUNCTIONS_SOURCE, "transfers", "/transfers"))
     else:

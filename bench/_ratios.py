@@ -15,9 +15,9 @@ from bench._latency import LoadResult
 TARGETS: dict[str, tuple[float, str]] = {
     "sql_vs_minimal": (0.8, "min"),
     "hot_vs_uniform": (0.5, "min"),
-    "function_cpu_vs_postgrest": (1.0, "max"),
+    "function_cpu_vs_postgrest": (2.0, "max"),
     "function_added_p50_ms": (2.0, "max"),
-    "cold_start_vs_hello": (1.5, "max"),
+    "cold_start_vs_imports": (1.1, "max"),
 }
 
 
@@ -70,9 +70,9 @@ def compute(
         "hot_vs_uniform": _divide(_tps(sql_hot), _tps(sql_uniform)),
         "function_cpu_vs_postgrest": cpu_ratio,
         "function_added_p50_ms": added,
-        "cold_start_vs_hello": _divide(
+        "cold_start_vs_imports": _divide(
             cold_start.get("transfers", {}).get("median_ms"),
-            cold_start.get("hello", {}).get("median_ms"),
+            cold_start.get("hello_imports", {}).get("median_ms"),
         ),
     }
 

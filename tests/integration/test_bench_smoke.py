@@ -63,6 +63,8 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         assert all(value >= 0 for value in result["cpu_ms_per_tx"].values()), result
         assert result["cpu_ms_per_tx"]["postgres"] > 0, result
     assert report["cold_start"]["hello"]["median_ms"] > 0
+    assert report["cold_start"]["hello_imports"]["median_ms"] > 0
+    assert report["ratios"]["cold_start_vs_imports"] is not None
     assert set(report["ratios"]) == set(TARGETS)
     imports = report["cold_start"]["imports"]
     assert 0 < imports["functions_framework.aio"] < imports["with_required_libraries"]
@@ -77,7 +79,7 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
     assert (tmp_path / "results" / "latest.png").read_bytes().startswith(b"\x89PNG")
     table = written[0].read_text()
     assert "| minimal transfer (sql) | uniform | 4 |" in table
-    assert "- `cold_start_vs_hello`: importing alone" in table
+    assert "- `cold_start_vs_imports`: median cold start" in table
 
 
 def test_readme_bench_section_is_replaced_between_its_markers_only(tmp_path: Any) -> None:
