@@ -27,9 +27,10 @@ from tests.conftest import StackHandle, stack_module
 
 pytestmark = pytest.mark.integration
 
-# The sqlstates of a refusal: a guard trigger (BK011), a foreign key that keeps
-# a referenced row (23503), a truncate of a referenced table (0A000).
-REFUSED = {"BK011", "23503", "0A000"}
+# The sqlstates of a refusal: a guard trigger (BK011), a value a guard rejects
+# (BK009: an unknown timezone), a foreign key that keeps a referenced row
+# (23503), a truncate of a referenced table (0A000).
+REFUSED = {"BK011", "BK009", "23503", "0A000"}
 
 
 @dataclass(frozen=True)
