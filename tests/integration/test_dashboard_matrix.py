@@ -134,36 +134,60 @@ REFUSED_CASES = [
     ("entries", "update public.entries set amount = amount * 2 where account_id = '{account_id}'"),
     ("entries", "delete from public.entries where account_id = '{account_id}'"),
     ("entries", "truncate public.entries cascade"),
-    ("entries", "insert into public.entries (transfer_id, account_id, amount, balance_after,"
-                " account_version, counterparty_account_id) select transfer_id, account_id, 1,"
-                " balance_after + 1, account_version + 1000, counterparty_account_id"
-                " from public.entries where account_id = '{account_id}' limit 1"),
-    ("transfers", "update public.transfers set amount = amount + 1"
-                  " where from_account_id = '{account_id}'"),
+    (
+        "entries",
+        "insert into public.entries (transfer_id, account_id, amount, balance_after,"
+        " account_version, counterparty_account_id) select transfer_id, account_id, 1,"
+        " balance_after + 1, account_version + 1000, counterparty_account_id"
+        " from public.entries where account_id = '{account_id}' limit 1",
+    ),
+    (
+        "transfers",
+        "update public.transfers set amount = amount + 1 where from_account_id = '{account_id}'",
+    ),
     ("transfers", "delete from public.transfers where from_account_id = '{account_id}'"),
     ("transfers", "truncate public.transfers cascade"),
-    ("transfers", "insert into public.transfers (kind, from_account_id, to_account_id, amount,"
-                  " currency) values ('transfer', '{account_id}', '{deferred_account_id}', 1,"
-                  " 'USD')"),
-    ("pending_credits", "update public.pending_credits set amount = amount + 1"
-                        " where account_id = '{deferred_account_id}'"),
-    ("pending_credits", "delete from public.pending_credits"
-                        " where account_id = '{deferred_account_id}'"),
+    (
+        "transfers",
+        "insert into public.transfers (kind, from_account_id, to_account_id, amount,"
+        " currency) values ('transfer', '{account_id}', '{deferred_account_id}', 1,"
+        " 'USD')",
+    ),
+    (
+        "pending_credits",
+        "update public.pending_credits set amount = amount + 1"
+        " where account_id = '{deferred_account_id}'",
+    ),
+    (
+        "pending_credits",
+        "delete from public.pending_credits where account_id = '{deferred_account_id}'",
+    ),
     ("pending_credits", "truncate public.pending_credits"),
-    ("idempotency_records", "update public.idempotency_records set http_status = 422,"
-                            " transfer_id = null, result = '{{}}'"
-                            " where caller_id = '{customer_id}'"),
-    ("idempotency_records", "delete from public.idempotency_records"
-                            " where caller_id = '{customer_id}'"),
+    (
+        "idempotency_records",
+        "update public.idempotency_records set http_status = 422,"
+        " transfer_id = null, result = '{{}}'"
+        " where caller_id = '{customer_id}'",
+    ),
+    (
+        "idempotency_records",
+        "delete from public.idempotency_records where caller_id = '{customer_id}'",
+    ),
     ("idempotency_records", "truncate public.idempotency_records"),
-    ("idempotency_records", "insert into public.idempotency_records (caller_id, key,"
-                            " request_hash, http_status, transfer_id) values ('{customer_id}',"
-                            " 'planted', '\\x00', 201, gen_random_uuid())"),
+    (
+        "idempotency_records",
+        "insert into public.idempotency_records (caller_id, key,"
+        " request_hash, http_status, transfer_id) values ('{customer_id}',"
+        " 'planted', '\\x00', 201, gen_random_uuid())",
+    ),
     ("currencies", "update public.currencies set exponent = 0 where code = 'USD'"),
     ("currencies", "delete from public.currencies where code = 'USD'"),
     ("currencies", "truncate public.currencies cascade"),
-    ("transfer_limits", "update public.transfer_limits set window_count = 0,"
-                        " outgoing_minor = 0 where user_id = '{customer_id}'"),
+    (
+        "transfer_limits",
+        "update public.transfer_limits set window_count = 0,"
+        " outgoing_minor = 0 where user_id = '{customer_id}'",
+    ),
     ("transfer_limits", "delete from public.transfer_limits where user_id = '{customer_id}'"),
     ("transfer_limits", "truncate public.transfer_limits"),
     ("loans", "update public.loans set outstanding_principal = 0 where id = '{loan_id}'"),
@@ -171,30 +195,46 @@ REFUSED_CASES = [
     ("loans", "update public.loans set status = 'pending' where id = '{loan_id}'"),
     ("loans", "delete from public.loans where id = '{loan_id}'"),
     ("loans", "truncate public.loans cascade"),
-    ("loan_installments", "update public.loan_installments set principal_paid = principal_due"
-                          " where loan_id = '{loan_id}'"),
+    (
+        "loan_installments",
+        "update public.loan_installments set principal_paid = principal_due"
+        " where loan_id = '{loan_id}'",
+    ),
     ("loan_installments", "delete from public.loan_installments where loan_id = '{loan_id}'"),
     ("loan_installments", "truncate public.loan_installments"),
-    ("loan_repayments", "update loans_private.loan_repayments set reply = '{{}}'"
-                        " where loan_id = '{loan_id}'"),
+    (
+        "loan_repayments",
+        "update loans_private.loan_repayments set reply = '{{}}' where loan_id = '{loan_id}'",
+    ),
     ("loan_repayments", "delete from loans_private.loan_repayments where loan_id = '{loan_id}'"),
     ("loan_repayments", "truncate loans_private.loan_repayments"),
-    ("close_of_business_runs", "update loans_private.close_of_business_runs"
-                               " set business_date = '1999-01-01'"),
+    (
+        "close_of_business_runs",
+        "update loans_private.close_of_business_runs set business_date = '1999-01-01'",
+    ),
     ("close_of_business_runs", "delete from loans_private.close_of_business_runs"),
     ("close_of_business_runs", "truncate loans_private.close_of_business_runs"),
-    ("loan_status_transitions", "update loans_private.loan_status_transitions"
-                                " set to_status = 'active' where from_status = 'pending'"),
+    (
+        "loan_status_transitions",
+        "update loans_private.loan_status_transitions"
+        " set to_status = 'active' where from_status = 'pending'",
+    ),
     ("loan_status_transitions", "delete from loans_private.loan_status_transitions"),
     ("loan_status_transitions", "truncate loans_private.loan_status_transitions"),
-    ("loan_products", "delete from public.loan_products as p using public.loans as l"
-                      " where l.id = '{loan_id}' and p.id = l.product_id"),
+    (
+        "loan_products",
+        "delete from public.loan_products as p using public.loans as l"
+        " where l.id = '{loan_id}' and p.id = l.product_id",
+    ),
     ("loan_products", "truncate public.loan_products cascade"),
     ("audit_log", "update public.audit_log set actor_role = 'nobody'"),
     ("audit_log", "delete from public.audit_log"),
     ("audit_log", "truncate public.audit_log"),
-    ("audit_log", "insert into public.audit_log (actor_role, table_name, row_id, action)"
-                  " values ('postgres', 'accounts', 'x', 'update')"),
+    (
+        "audit_log",
+        "insert into public.audit_log (actor_role, table_name, row_id, action)"
+        " values ('postgres', 'accounts', 'x', 'update')",
+    ),
     ("bank_settings", "delete from private.bank_settings"),
     ("bank_settings", "truncate private.bank_settings"),
     ("bank_settings", "update private.bank_settings set timezone = 'Mars/Olympus_Mons'"),
@@ -202,18 +242,33 @@ REFUSED_CASES = [
 
 # (table, statement, row id): each is allowed, and audited.
 AUDITED_CASES = [
-    ("accounts", "update public.accounts set status = 'frozen' where id = '{account_id}'",
-     "{account_id}"),
-    ("accounts", "update public.accounts set nickname = 'renamed' where id = '{account_id}'",
-     "{account_id}"),
-    ("accounts", "update public.accounts set overdraft_limit = 5000 where id = '{account_id}'",
-     "{account_id}"),
+    (
+        "accounts",
+        "update public.accounts set status = 'frozen' where id = '{account_id}'",
+        "{account_id}",
+    ),
+    (
+        "accounts",
+        "update public.accounts set nickname = 'renamed' where id = '{account_id}'",
+        "{account_id}",
+    ),
+    (
+        "accounts",
+        "update public.accounts set overdraft_limit = 5000 where id = '{account_id}'",
+        "{account_id}",
+    ),
     ("currencies", "update public.currencies set name = 'Dollar' where code = 'USD'", "USD"),
-    ("loans", "update public.loans set decision_reason = 'checked' where id = '{loan_id}'",
-     "{loan_id}"),
-    ("loan_products", "update public.loan_products as p set annual_rate_bps = 1000"
-                      " from public.loans as l where l.id = '{loan_id}' and p.id = l.product_id",
-     None),
+    (
+        "loans",
+        "update public.loans set decision_reason = 'checked' where id = '{loan_id}'",
+        "{loan_id}",
+    ),
+    (
+        "loan_products",
+        "update public.loan_products as p set annual_rate_bps = 1000"
+        " from public.loans as l where l.id = '{loan_id}' and p.id = l.product_id",
+        None,
+    ),
     ("bank_settings", "update private.bank_settings set timezone = 'Europe/Berlin'", "true"),
 ]
 
@@ -234,7 +289,7 @@ def test_the_dashboard_edits_the_product_allows_are_audited(
     assert sqlstate is None, f"{table}: {sql!r} was refused ({sqlstate})"
     rows = [row for row in audited if row[0] == table]
     assert len(rows) == 1, audited
-    name, audited_id, action, db_role, changed = rows[0]
+    _table, audited_id, action, db_role, changed = rows[0]
     if row_id is not None:
         assert audited_id == row_id.format(**ledger.__dict__)
     assert (action, db_role, changed) == ("update", "postgres", True)
@@ -254,5 +309,6 @@ def test_a_posting_by_the_ledger_still_moves_money_with_the_guards_in_place(
     after = pg.execute(
         "select balance from public.accounts where id = %s", [ledger.account_id]
     ).fetchone()
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     assert after[0] - before[0] == 200

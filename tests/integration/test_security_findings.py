@@ -24,6 +24,7 @@ import jwt
 import psycopg
 import pytest
 
+from functions._core._public import TRANSFER_COLUMNS
 from tests.conftest import ROOT, StackHandle
 from tests.conftest import TestUser as User
 
@@ -184,8 +185,10 @@ def test_idempotency_records_cannot_be_deleted_edited_or_planted_by_the_dashboar
     assert _sqlstate(pg, delete, where) == "BK011"
     assert _sqlstate(pg, update, where) == "BK011"
     assert _sqlstate(pg, "truncate public.idempotency_records") == "BK011"
-    planted = ("insert into public.idempotency_records (caller_id, key, request_hash,"
-               " http_status, transfer_id) values (%s, %s, '\\x00', 201, gen_random_uuid())")  # fmt: skip
+    planted = (
+        "insert into public.idempotency_records (caller_id, key, request_hash, http_status,"
+        " transfer_id) values (%s, %s, '\\x00', 201, gen_random_uuid())"
+    )
     assert _sqlstate(pg, planted, [alice.id, str(uuid.uuid4())]) == "BK011"
     # The retry of the paid request is still a replay, not a second transfer.
     again = _transfer(pg, alice, source, target, "1.00", key=key)
@@ -212,9 +215,7 @@ def test_the_purge_removes_only_records_older_than_the_retention(
     _transfer(pg, alice, source, target, "1.00")
     assert _sqlstate(pg, "select private.purge_idempotency_keys(interval '1 day')") == "BK009"
     with pg.transaction(force_rollback=True):
-        removed = pg.execute(
-            "select private.purge_idempotency_keys(interval '30 days')"
-        ).fetchone()
+        removed = pg.execute("select private.purge_idempotency_keys(interval '30 days')").fetchone()
         assert removed is not None
         kept = pg.execute(
             "select count(*) from public.idempotency_records where caller_id = %s", [alice.id]
@@ -310,8 +311,7 @@ def test_a_customer_cannot_read_who_initiated_a_transfer_through_postgrest(
     client = rest(bob.token)
     leaked = client.get("/transfers", params={"select": "initiated_by", "id": f"eq.{moved['id']}"})
     assert leaked.status_code in (401, 403), leaked.text
-    columns = "id,from_account_id,to_account_id,amount,currency,description,status,created_at"
-    shown = client.get("/transfers", params={"select": columns, "id": f"eq.{moved['id']}"})
+    shown = client.get("/transfers", params={"select": TRANSFER_COLUMNS, "id": f"eq.{moved['id']}"})
     assert shown.status_code == 200, shown.text
     assert [row["id"] for row in shown.json()] == [moved["id"]]
 
@@ -321,7 +321,9 @@ def test_postgrest_refuses_bank_wide_count_estimates(
     make_user: Callable[..., User], rest: Callable[[str | None], httpx.Client], count: str
 ) -> None:
     client = rest(make_user().token)
-    refused = client.get("/transfers", params={"select": "id"}, headers={"Prefer": f"count={count}"})
+    refused = client.get(
+        "/transfers", params={"select": "id"}, headers={"Prefer": f"count={count}"}
+    )
     assert refused.status_code == 400, refused.text
     exact = client.get("/transfers", params={"select": "id"}, headers={"Prefer": "count=exact"})
     assert exact.status_code == 200, exact.text
@@ -390,7 +392,8 @@ def test_the_conservation_check_counts_pending_credits(
         "select coalesce(sum(p.amount), 0) from public.pending_credits as p"
         " join public.accounts as a on a.id = p.account_id where a.currency = 'USD'"
     ).fetchone()
-    assert balances_only is not None and pending_total is not None
+    assert balances_only is not None
+    assert pending_total is not None
     assert balances_only[0] == -pending_total[0] != 0
     pg.execute("select public.settle_pending_credits(%s)", [target])
     assert pg.execute(CONSERVATION.read_text()).fetchall() == []
