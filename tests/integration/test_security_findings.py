@@ -256,6 +256,7 @@ def test_the_business_date_is_today_in_the_banks_timezone(pg: psycopg.Connection
 
 # Finding 6: loan repayments share the rate limit -----------------------------------------
 def test_loan_repayments_count_in_the_money_movement_rate_limit(
+    stack: StackHandle,
     pg: psycopg.Connection[Any], make_user: Callable[..., User],
     rest: Callable[[str | None], httpx.Client],
 ) -> None:  # fmt: skip
@@ -283,6 +284,19 @@ def test_loan_repayments_count_in_the_money_movement_rate_limit(
         statuses.append(repaid.json().get("code") if repaid.status_code != 200 else 200)
     assert statuses == [200, 200, "BK008"]
     assert int(repaid.json()["details"]) >= 1  # the seconds to wait: Retry-After
+    # Through the functions, as for transfers: 429 with Retry-After.
+    with httpx.Client(base_url=stack.functions_url, timeout=15) as functions:
+        limited = functions.post(
+            f"/loans/{loan}/repayments",
+            json={"amount": "0.01", "from_account_id": source},
+            headers={
+                "Authorization": f"Bearer {alice.token}",
+                "Idempotency-Key": str(uuid.uuid4()),
+            },
+        )
+    assert limited.status_code == 429, limited.text
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) >= 1
 
 
 # Finding 8 (SQL half): an amount that fills a bigint is a limit refusal ------------------
