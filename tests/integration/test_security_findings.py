@@ -313,6 +313,20 @@ def test_an_amount_of_the_largest_bigint_in_cents_is_refused_as_over_the_limit(
     assert _transfer(pg, alice, source, target, "1.00")["replayed"] is False
 
 
+def test_a_deposit_or_withdrawal_that_would_overflow_a_balance_is_refused_not_an_error(
+    pg: psycopg.Connection[Any], make_user: Callable[..., User]
+) -> None:
+    account = _account(pg, make_user())
+    _deposit(pg, account, "10.00", "USD")
+    for rpc, code in (("admin_deposit", "BK007"), ("admin_withdraw", "BK001")):
+        row = pg.execute(
+            f"select public.{rpc}(%s, 92233720368547758.07, 'USD', 'huge', %s)",
+            [account, str(uuid.uuid4())],
+        ).fetchone()
+        assert row is not None
+        assert row[0]["code"] == code, rpc
+
+
 # Finding 7: PostgREST shows no more than the functions -----------------------------------
 def test_a_customer_cannot_read_who_initiated_a_transfer_through_postgrest(
     pg: psycopg.Connection[Any], make_user: Callable[..., User],
