@@ -14,7 +14,7 @@
 --     pg_cron's direct SQL) it is not.
 --   * the triggers that guarded "only through a posting" test
 --     `current_user = 'ledger_owner'`; the settings are still set by the
---     posting functions but nothing reads them any more.
+--     posting functions but no guard reads them any more.
 --   * `ledger_owner` has BYPASSRLS (the definer functions read every row, as
 --     they did when `postgres` owned them) and the table grants it writes;
 --     it is nobody's login and no API role is a member of it.
