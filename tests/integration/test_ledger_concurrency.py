@@ -82,11 +82,6 @@ def _assert_invariants_hold(stack: StackHandle) -> None:
         for check in CHECKS:
             rows = pg.execute(check.read_text()).fetchall()
             assert rows == [], f"{check.name}: {rows[:5]}"
-        totals = pg.execute(
-            "select currency, sum(balance) from public.accounts group by currency"
-            " having sum(balance) <> 0"
-        ).fetchall()
-        assert totals == [], "money was created or destroyed"
 
 
 def _balances(stack: StackHandle, ids: list[str]) -> dict[str, int]:

@@ -219,11 +219,6 @@ def test_hot_deferred_account_under_load_keeps_every_invariant(
     assert _pending(db, hot) == 0
     _assert_checks_hold(db)
     assert sum(_account(db, account_id)[0] for account_id in ids) == total_before
-    totals = db.execute(
-        "select currency, sum(balance) from public.accounts group by currency"
-        " having sum(balance) <> 0"
-    ).fetchall()
-    assert totals == [], "money was created or destroyed"
 
 
 def test_frozen_deferred_account_refuses_credits(db: psycopg.Connection[Any]) -> None:

@@ -1,0 +1,110 @@
+-- Staff cash movements refuse an amount that would overflow a balance.
+--
+-- Why: an amount like 92233720368547758.07 USD is 2^63 - 1 cents, a valid
+-- bigint, so admin_deposit accepted it and then overflowed the bank's cash
+-- balance (already negative by every earlier deposit) in the posting: a
+-- generic error (22003), not an answer. move_cash now checks, in numeric,
+-- that both balances stay within a bigint after the movement and otherwise
+-- stores BK007 (limit_exceeded, details `balance_range`) under the key like
+-- any other refusal; the withdrawal's funds check is done in numeric too, so
+-- a huge withdrawal is BK001 (insufficient funds), not an overflow. The rest
+-- is 20261123000700's move_cash unchanged.
+
+create or replace function private.move_cash(
+  p_kind text,
+  p_account_id uuid,
+  p_amount numeric,
+  p_currency text,
+  p_reference text,
+  p_idempotency_key text
+)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_action text := case p_kind when 'deposit' then 'admin_deposit' else 'admin_withdraw' end;
+  v_caller uuid := coalesce(auth.uid(), '00000000-0000-0000-0000-000000000000'::uuid);
+  v_exponent smallint;
+  v_amount bigint;
+  v_hash bytea;
+  v_transfer_id uuid := gen_random_uuid();
+  v_cash_id uuid;
+  v_row public.accounts;
+  v_cash public.accounts;
+  v_account public.accounts;
+  v_refusal text[];
+begin
+  perform private.require_staff(v_action);
+  select exponent into v_exponent from public.currencies where code = p_currency;
+  if v_exponent is null then
+    perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
+  end if;
+  v_amount := private.minor_units(p_amount, v_exponent);
+  if p_account_id is null then
+    perform private.raise_invalid('p_account_id', 'account is required');
+  end if;
+  if p_reference is null or char_length(p_reference) not between 1 and 280 then
+    perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
+  end if;
+  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
+    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
+  end if;
+
+  v_hash := sha256(convert_to(jsonb_build_array(
+    v_action, p_account_id, v_amount, p_currency, p_reference
+  )::text, 'UTF8'));
+  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
+  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
+  on conflict do nothing;
+  if not found then
+    return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
+  end if;
+
+  v_cash_id := private.system_account(p_currency, 'cash');
+  for v_row in
+    select * from public.accounts
+     where id in (v_cash_id, p_account_id)
+     order by id
+       for no key update
+  loop
+    if v_row.deferred_credits then
+      v_row := private.settle_account(v_row);
+    end if;
+    if v_row.id = v_cash_id then v_cash := v_row; end if;
+    if v_row.id = p_account_id then v_account := v_row; end if;
+  end loop;
+
+  v_refusal := case
+    when v_account.id is null or v_account.kind = 'system' then
+      array['BK005', '404', format('account (id=%s) not found', p_account_id)]
+    when v_account.currency <> p_currency then
+      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
+    when v_account.status <> 'active' then
+      array['BK004', '409', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
+    when v_account.balance::numeric + case p_kind when 'deposit' then v_amount else -v_amount end
+           not between -9223372036854775808 and 9223372036854775807
+      or v_cash.balance::numeric + case p_kind when 'deposit' then -v_amount else v_amount end
+           not between -9223372036854775808 and 9223372036854775807 then
+      array['BK007', '422', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+                                   p_amount, p_currency), 'balance_range']
+    when p_kind = 'withdrawal' and v_account.balance::numeric - v_amount < -v_account.overdraft_limit then
+      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+                                   v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
+  end;
+  if v_refusal is not null then
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
+                          v_refusal[3], v_refusal[4]);
+  end if;
+
+  if p_kind = 'deposit' then
+    return to_jsonb(private.post_transfer(
+      v_transfer_id, 'deposit', v_cash, v_account, v_amount, p_reference, auth.uid()
+    )) || '{"replayed": false}'::jsonb;
+  end if;
+  return to_jsonb(private.post_transfer(
+    v_transfer_id, 'withdrawal', v_account, v_cash, v_amount, p_reference, auth.uid()
+  )) || '{"replayed": false}'::jsonb;
+end;
+$$;
