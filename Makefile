@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: help install run stop reset status token migrate test test-unit lint format openapi bench clean
+.PHONY: help install run stop reset status env token migrate test test-unit lint format openapi bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -37,8 +37,11 @@ stop:  ## stop every process of the dev and test stacks
 reset: install  ## stop the dev stack and delete its data (next `make run` starts fresh)
 	@$(STACK) --name dev reset
 
-status: install  ## what is running
+status: install  ## URLs, keys and processes of the dev stack, like `supabase status`
 	@$(STACK) status
+
+env: install  ## a frontend's .env lines for the dev stack: make env [PREFIX=VITE_]
+	@$(STACK) env --frontend --format dotenv $(if $(PREFIX),--prefix $(PREFIX))
 
 token: install  ## a user token: make token EMAIL=bob@example.com [ADMIN=1]
 	@$(STACK) user --email $(or $(EMAIL),alice@example.com) $(if $(ADMIN),--admin)

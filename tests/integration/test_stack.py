@@ -191,7 +191,7 @@ def _free_port() -> int:
 @pytest.fixture
 def scratch_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A throwaway stack on free ports, for tests that start and stop one."""
-    for part in ("DB", "REST", "FUNCTIONS"):
+    for part in ("DB", "REST", "FUNCTIONS", "GATEWAY"):
         monkeypatch.setenv(f"STACK_SCRATCH_{part}_PORT", str(_free_port()))
     config = stack_module.Stack.from_env("scratch")
     yield config
@@ -227,13 +227,19 @@ def test_stop_leaves_no_process_and_no_port_open_even_after_a_crash(scratch_stac
     status = stack_module.status(scratch_stack)
     assert not status["db_port_open"]
     assert not status["rest_port_open"]
+    assert not status["gateway_port_open"]
 
 
 def test_a_second_up_finds_the_first_and_changes_nothing(scratch_stack: Any) -> None:
     assert stack_module.up(scratch_stack, functions=False) is True
-    pid = (scratch_stack.run_dir / "postgrest.pid").read_text()
+    pids = [
+        (scratch_stack.run_dir / f"{name}.pid").read_text() for name in ("postgrest", "gateway")
+    ]
     assert stack_module.up(scratch_stack, functions=False) is False
-    assert (scratch_stack.run_dir / "postgrest.pid").read_text() == pid
+    after = [
+        (scratch_stack.run_dir / f"{name}.pid").read_text() for name in ("postgrest", "gateway")
+    ]
+    assert after == pids
 
 
 def test_a_port_in_use_stops_the_start_naming_the_port_and_its_variable(
