@@ -36,6 +36,8 @@ RATIO_NOTES = {
     "function_added_p50_ms": "function p50 - PostgREST RPC p50 at concurrency 1 (ms; median "
     "of alternating pairs when measured)",
     "cold_start_vs_hello": "transfers function cold start / functions-framework hello world",
+    "gateway_added_p50_ms": "PostgREST RPC p50 through the gateway's /rest/v1 - direct, at "
+    "concurrency 1 (ms; median of alternating pairs)",
 }
 
 
@@ -108,6 +110,16 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"{pairs}); the c=1 rows of the table, minutes apart, differ by "
             f"{_c1_difference(report)} ms."
         )
+    gateway = report.get("gateway_latency")
+    if gateway:
+        pairs = ", ".join(
+            f"{pair['direct']:.2f}/{pair['gateway']:.2f}" for pair in gateway["pairs_p50_ms"]
+        )
+        lines.append(
+            f"- `gateway_added_p50_ms`: median of {len(gateway['pairs_p50_ms'])} back-to-back "
+            f"pairs at one client, {gateway['seconds_per_run']} s each (p50 ms, PostgREST "
+            f"direct/through nginx's /rest/v1: {pairs})."
+        )
     floor = report.get("cold_start", {}).get("imports")
     hello = report.get("cold_start", {}).get("hello")
     if floor and hello:
@@ -120,7 +132,7 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"{floor['functions.main']} ms for the functions; the hello world plus those "
             f"libraries alone would be {floor_ratio:.2f}x the hello world."
         )
-    return ["### How two ratios were measured", "", *lines, ""] if lines else []
+    return ["### How these ratios were measured", "", *lines, ""] if lines else []
 
 
 def _c1_difference(report: dict[str, Any]) -> str:
