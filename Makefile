@@ -15,17 +15,18 @@ install: $(VENV)/.installed node_modules/.installed  ## install the virtualenv a
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Installers write to stderr only: `$$(make -s token)` must capture nothing but the token.
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' >&2
 	@# Bytecode for our own sources too: with PYTHONDONTWRITEBYTECODE set (as on the CI
 	@# machines) every cold start of a function would compile them again.
-	$(PY) -m compileall -q functions
+	$(PY) -m compileall -q functions >&2
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	# `npm ci` refuses this lockfile: the registry mirror lacks the Supabase CLI builds for
 	# other platforms, so they are missing from it. `npm install --no-save` still installs
 	# exactly the locked versions and never rewrites the lockfile.
-	npm install --no-audit --no-fund --no-save --loglevel=error
+	npm install --no-audit --no-fund --no-save --loglevel=error >&2
 	@touch $@
 
 run: install  ## start the local stack and all functions; Ctrl-C stops them
