@@ -606,7 +606,6 @@ http {{
     proxy_set_header Host $http_host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_set_header X-Forwarded-Prefix "";
     # Supabase's gateway lets a function run for 150 s.
     proxy_read_timeout 150s;
 
