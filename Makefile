@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: help install run stop reset status token migrate test test-unit lint format openapi bench clean
+.PHONY: help install run stop reset status env token migrate test test-unit lint format openapi bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -15,17 +15,18 @@ install: $(VENV)/.installed node_modules/.installed  ## install the virtualenv a
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Installers write to stderr only: `$$(make -s token)` must capture nothing but the token.
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' >&2
 	@# Bytecode for our own sources too: with PYTHONDONTWRITEBYTECODE set (as on the CI
 	@# machines) every cold start of a function would compile them again.
-	$(PY) -m compileall -q functions
+	$(PY) -m compileall -q functions >&2
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	# `npm ci` refuses this lockfile: the registry mirror lacks the Supabase CLI builds for
 	# other platforms, so they are missing from it. `npm install --no-save` still installs
 	# exactly the locked versions and never rewrites the lockfile.
-	npm install --no-audit --no-fund --no-save --loglevel=error
+	npm install --no-audit --no-fund --no-save --loglevel=error >&2
 	@touch $@
 
 run: install  ## start the local stack and all functions; Ctrl-C stops them
@@ -37,8 +38,11 @@ stop:  ## stop every process of the dev and test stacks
 reset: install  ## stop the dev stack and delete its data (next `make run` starts fresh)
 	@$(STACK) --name dev reset
 
-status: install  ## what is running
+status: install  ## URLs, keys and processes of the dev stack, like `supabase status`
 	@$(STACK) status
+
+env: install  ## a frontend's .env lines for the dev stack: make env [PREFIX=VITE_]
+	@$(STACK) env --frontend --format dotenv $(if $(PREFIX),--prefix $(PREFIX))
 
 token: install  ## a user token: make token EMAIL=bob@example.com [ADMIN=1]
 	@$(STACK) user --email $(or $(EMAIL),alice@example.com) $(if $(ADMIN),--admin)

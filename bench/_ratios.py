@@ -18,6 +18,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "function_cpu_vs_postgrest": (2.0, "max"),
     "function_added_p50_ms": (2.0, "max"),
     "cold_start_vs_imports": (1.1, "max"),
+    "gateway_added_p50_ms": (0.5, "max"),
 }
 
 
@@ -46,6 +47,7 @@ def compute(
     results: list[LoadResult],
     cold_start: dict[str, Any],
     added_latency: dict[str, Any] | None = None,
+    gateway_latency: dict[str, Any] | None = None,
 ) -> dict[str, float | None]:
     top = _top(results, "transfer_funds_sql")
     sql_uniform = find(results, "transfer_funds_sql", "uniform", top)
@@ -74,6 +76,8 @@ def compute(
             cold_start.get("transfers", {}).get("median_ms"),
             cold_start.get("hello_imports", {}).get("median_ms"),
         ),
+        # Alternating pairs at one client, direct and through /rest/v1 (_gateway_latency).
+        "gateway_added_p50_ms": (gateway_latency or {}).get("median_added_p50_ms"),
     }
 
 

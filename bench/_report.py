@@ -37,6 +37,8 @@ RATIO_NOTES = {
     "of alternating pairs when measured)",
     "cold_start_vs_imports": "transfers function cold start / hello world importing the "
     "required libraries",
+    "gateway_added_p50_ms": "PostgREST RPC p50 through the gateway's /rest/v1 - direct, at "
+    "concurrency 1 (ms; median of alternating pairs)",
 }
 
 
@@ -109,6 +111,16 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"{pairs}); the c=1 rows of the table, minutes apart, differ by "
             f"{_c1_difference(report)} ms."
         )
+    gateway = report.get("gateway_latency")
+    if gateway:
+        pairs = ", ".join(
+            f"{pair['direct']:.2f}/{pair['gateway']:.2f}" for pair in gateway["pairs_p50_ms"]
+        )
+        lines.append(
+            f"- `gateway_added_p50_ms`: median of {len(gateway['pairs_p50_ms'])} back-to-back "
+            f"pairs at one client, {gateway['seconds_per_run']} s each (p50 ms, PostgREST "
+            f"direct/through nginx's /rest/v1: {pairs})."
+        )
     cold = report.get("cold_start", {})
     floor, hello, imports = cold.get("imports"), cold.get("hello"), cold.get("hello_imports")
     if floor and hello and imports and "transfers" in cold:
@@ -122,7 +134,7 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"functions-framework's ASGI mode, {libraries} ms with those libraries and "
             f"{floor['functions.main']} ms for the functions."
         )
-    return ["### How two ratios were measured", "", *lines, ""] if lines else []
+    return ["### How these ratios were measured", "", *lines, ""] if lines else []
 
 
 def _c1_difference(report: dict[str, Any]) -> str:

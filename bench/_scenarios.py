@@ -94,7 +94,10 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
         "results": [result.as_dict() for result in run.results],
         **run.extra,
         "ratios": _ratios.compute(
-            run.results, run.extra.get("cold_start", {}), run.extra.get("added_latency", {})
+            run.results,
+            run.extra.get("cold_start", {}),
+            run.extra.get("added_latency", {}),
+            run.extra.get("gateway_latency", {}),
         ),
         "context_ratios": _ratios.context(run.results),
         "skipped": run.skipped,
@@ -231,6 +234,49 @@ def _http(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
         served.append((scenario, kind, base_url))
     if len(served) == 2 and run.settings.latency_pairs > 0:
         _added_latency(stack, run, fixture, served)
+    if served and served[0][0] == "postgrest_rpc" and run.settings.latency_pairs > 0:
+        _gateway_latency(stack, run, fixture)
+
+
+def _gateway_latency(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
+    """What the gateway adds: PostgREST RPC p50 at one client through `/rest/v1` minus
+    direct, from alternating back-to-back pairs like _added_latency, for the same reason."""
+    settings = run.settings
+    through = f"{stack.api_url}/rest/v1"
+    problem = _http_load.preflight(stack, fixture, "rpc", through)
+    if problem:
+        run.skipped.append(f"gateway latency: {problem}")
+        settings.log(f"skipping the gateway latency: {problem}")
+        return
+    pairs: list[dict[str, float]] = []
+    for _ in range(settings.latency_pairs):
+        pair: dict[str, float] = {}
+        for side, base_url in (("direct", stack.rest_url), ("gateway", through)):
+            result, _cpu = _http_load.run_wrk(
+                fixture,
+                kind="rpc",
+                base_url=base_url,
+                mode="uniform",
+                connections=1,
+                seconds=settings.latency_pair_seconds,
+                work_dir=settings.work_dir / "wrk",
+                anon_key=stack.api_key("anon"),
+            )
+            pair[side] = result.p50_ms
+        pair["added"] = round(pair["gateway"] - pair["direct"], 3)
+        pairs.append(pair)
+    _ledger.settle(stack)
+    added = sorted(pair["added"] for pair in pairs)[len(pairs) // 2]
+    run.extra["gateway_latency"] = {
+        "seconds_per_run": settings.latency_pair_seconds,
+        "pairs_p50_ms": pairs,
+        "median_added_p50_ms": added,
+    }
+    settings.log(
+        "  gateway p50 at c=1 (direct, /rest/v1 pairs): "
+        + ", ".join(f"{p['direct']:.2f}/{p['gateway']:.2f}" for p in pairs)
+        + f" -> median added {added:.2f} ms"
+    )
 
 
 def _added_latency(

@@ -1,7 +1,7 @@
 """`make bench`: every scenario of issue 6 side by side, in one run, on its own stack.
 
-Starts a fresh `bench` stack (own data directory and ports, 26520/26521/26580
-unless STACK_BENCH_*_PORT say otherwise, so it never touches `make run`'s or
+Starts a fresh `bench` stack (own data directory and ports, 26520/26521/26580 and
+the gateway on 26522 unless STACK_BENCH_*_PORT say otherwise, so it never touches `make run`'s or
 `make test`'s data; below Linux's ephemeral range 32768-60999, where polling a
 port nobody listens on yet can connect a socket to itself), runs the scenarios
 (bench/_scenarios.py), writes bench/results/latest.{md,json,png} and a dated
@@ -35,6 +35,7 @@ PORT_DEFAULTS = {
     "STACK_BENCH_DB_PORT": "26520",
     "STACK_BENCH_REST_PORT": "26521",
     "STACK_BENCH_FUNCTIONS_PORT": "26580",
+    "STACK_BENCH_GATEWAY_PORT": "26522",
 }
 RESULTS = ROOT / "bench" / "results"
 
@@ -94,7 +95,8 @@ def main() -> int:
     functions = (ROOT / "functions" / "main.py").exists()
     print(
         f"bench stack: postgres :{stack.db_port}, PostgREST :{stack.rest_port}, "
-        f"functions :{stack.functions_port} ({'on' if functions else 'none yet'})",
+        f"functions :{stack.functions_port} ({'on' if functions else 'none yet'}), "
+        f"gateway :{stack.gateway_port}",
         flush=True,
     )
     stack_module.reset(stack)

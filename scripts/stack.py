@@ -1,17 +1,20 @@
-"""The local Supabase stack, without Docker: PostgreSQL, PostgREST, the functions.
+"""The local Supabase stack, without Docker: PostgreSQL, PostgREST, the functions, a gateway.
 
 `supabase start` needs Docker and minutes. This script brings up what the
 project actually uses of it in seconds: a PostgreSQL cluster under `.stack/`,
 the platform bootstrap from `sql/bootstrap`, the migrations applied by the real
-Supabase CLI, the seed, PostgREST configured as Supabase configures it, and the
-HTTP functions on one origin. Each named stack (`dev` for `make run`, `test`
-for `make test`) has its own directory and ports, so tests never touch a
-developer's data.
+Supabase CLI, the seed, PostgREST configured as Supabase configures it, the
+HTTP functions on one origin, and in front of them nginx as the API gateway
+that gives the stack the hosted project's shape: one origin with `/rest/v1`,
+`/auth/v1/.well-known/jwks.json` and `/functions/v1/<function>`, so Supabase's
+own clients work against it unchanged. Each named stack (`dev` for `make run`,
+`test` for `make test`, `bench` for `make bench`) has its own directory and
+ports, so tests never touch a developer's data.
 
 Subcommands: `up`, `run` (up, then wait for Ctrl-C and stop), `down`,
 `reset`, `status`, `env`, `user` (create a local user and print its token).
 Postgres refuses to run as root, so as root every Postgres command runs as the
-`postgres` system user through `runuser`.
+`postgres` system user through `runuser`, and nginx's workers run as `nobody`.
 """
 
 from __future__ import annotations
@@ -45,15 +48,18 @@ LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 DEMO_KEY_EXP = 1983812996
 ES256_KID = "local-es256"
 
-# Named stacks and their default ports. The `dev` ports are the Supabase CLI's
-# (PostgREST on 54321) except Postgres: the CLI treats 54322 as its own Docker
-# database, so the cluster listens on 54320. The other stacks stay below Linux's
-# ephemeral range (32768-60999): a client polling a port there before the server
-# listens can be handed that very port as its own source and connect to itself.
+# Named stacks and their default ports. The `dev` gateway is the Supabase CLI's
+# API port (54321). Postgres is not on the CLI's 54322, which the CLI treats as its
+# own Docker database, and PostgREST's direct port is one the CLI leaves unused.
+# The other stacks stay below Linux's ephemeral range (32768-60999): a client
+# polling a port there before the server listens can be handed that very port as
+# its own source and connect to itself.
 DEFAULTS = {
-    "dev": {"db": 54320, "rest": 54321, "functions": 8080},
-    "test": {"db": 25320, "rest": 25321, "functions": 28080},
+    "dev": {"db": 54320, "rest": 54332, "functions": 8080, "gateway": 54321},
+    "test": {"db": 25320, "rest": 25321, "functions": 28080, "gateway": 25322},
+    "bench": {"db": 26520, "rest": 26521, "functions": 26580, "gateway": 26522},
 }
+NGINX_CANDIDATES = (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))
 
 
 # Children this process started, by pidfile, so stopping them also reaps them.
@@ -70,6 +76,7 @@ class Stack:
     db_port: int
     rest_port: int
     functions_port: int
+    gateway_port: int
     jwt_secret: str
     db_password: str
 
@@ -82,6 +89,7 @@ class Stack:
             db_port=_env_port(f"{prefix}DB_PORT", defaults["db"]),
             rest_port=_env_port(f"{prefix}REST_PORT", defaults["rest"]),
             functions_port=_env_port(f"{prefix}FUNCTIONS_PORT", defaults["functions"]),
+            gateway_port=_env_port(f"{prefix}GATEWAY_PORT", defaults["gateway"]),
             jwt_secret=os.environ.get("SUPABASE_JWT_SECRET", LOCAL_JWT_SECRET),
             db_password=os.environ.get("STACK_DB_PASSWORD", "postgres"),
         )
@@ -103,22 +111,41 @@ class Stack:
     def log_dir(self) -> Path:
         return self.dir / "logs"
 
+    @property
+    def gateway_dir(self) -> Path:
+        return self.dir / "gateway"
+
+    @property
+    def public_jwks_path(self) -> Path:
+        return self.gateway_dir / "jwks.json"
+
     # Addresses and keys ----------------------------------------------------
     @property
     def db_url(self) -> str:
         return f"postgresql://postgres:{self.db_password}@127.0.0.1:{self.db_port}/postgres"
 
     @property
+    def api_url(self) -> str:
+        """The gateway: what a client's SUPABASE_URL is, locally as when hosted."""
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
     def rest_url(self) -> str:
+        """PostgREST directly, without the gateway."""
         return f"http://127.0.0.1:{self.rest_port}"
 
     @property
     def functions_url(self) -> str:
+        """The functions server directly, every function on one origin."""
         return f"http://127.0.0.1:{self.functions_port}"
 
     @property
+    def jwks_url(self) -> str:
+        return f"{self.api_url}/auth/v1/.well-known/jwks.json"
+
+    @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}/auth/v1"
+        return f"{self.api_url}/auth/v1"
 
     def api_key(self, role: str) -> str:
         import jwt
@@ -130,18 +157,28 @@ class Stack:
         """What the functions and the tests need to reach this stack."""
         return {
             "ENVIRONMENT": "local",
-            "SUPABASE_URL": self.rest_url,
+            "SUPABASE_URL": self.api_url,
+            # The functions skip the gateway, as they would on a host next to the database;
+            # clients and Supabase's libraries use SUPABASE_URL.
             "POSTGREST_URL": self.rest_url,
             "SUPABASE_ANON_KEY": self.api_key("anon"),
             "SUPABASE_SERVICE_ROLE_KEY": self.api_key("service_role"),
             "SUPABASE_JWT_SECRET": self.jwt_secret,
-            # The functions read the stack's own JWKS (its ES256 key) from the file
-            # PostgREST uses; a hosted project serves it at /auth/v1/.well-known/jwks.json.
-            "SUPABASE_JWKS_URL": f"file://{self.dir / 'jwks.json'}",
+            # The public keys only, served by the gateway as a hosted project serves them.
+            "SUPABASE_JWKS_URL": self.jwks_url,
             "SUPABASE_JWT_ISSUER": "",
             "DATABASE_URL": self.db_url,
             "FUNCTIONS_URL": self.functions_url,
+            "SUPABASE_FUNCTIONS_URL": f"{self.api_url}/functions/v1",
             "STACK_DIR": str(self.dir),
+        }
+
+    def frontend_env(self) -> dict[str, str]:
+        """What a browser or mobile app may hold: no secret, no database address."""
+        return {
+            "SUPABASE_URL": self.api_url,
+            "SUPABASE_ANON_KEY": self.api_key("anon"),
+            "SUPABASE_FUNCTIONS_URL": f"{self.api_url}/functions/v1",
         }
 
 
@@ -437,9 +474,22 @@ def jwks(stack: Stack) -> dict[str, list[dict[str, str]]]:
     return {"keys": [legacy, es256]}
 
 
+def public_jwks(stack: Stack) -> dict[str, list[dict[str, str]]]:
+    """The keys anyone may see, as hosted Supabase publishes them: no symmetric secret."""
+    return {"keys": [key for key in jwks(stack)["keys"] if key["kty"] != "oct"]}
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
 def _write_postgrest_conf(stack: Stack) -> Path:
+    # This file holds the HS256 secret: only PostgREST (run as this user) reads it. The
+    # gateway serves public_jwks from a file of its own.
     jwks_path = stack.dir / "jwks.json"
-    jwks_path.write_text(json.dumps(jwks(stack)))
+    _write_private(jwks_path, json.dumps(jwks(stack)))
     conf = stack.dir / "postgrest.conf"
     db_uri = (
         f"postgres://authenticator:{stack.db_password}@127.0.0.1:{stack.db_port}/postgres"
@@ -456,6 +506,9 @@ def _write_postgrest_conf(stack: Stack) -> Path:
         'server-host = "127.0.0.1"\n'
         f"server-port = {stack.rest_port}\n"
         f'jwt-secret = "@{jwks_path}"\n'
+        # Supabase's PostgREST checks `aud` as the functions do; a token without one (the
+        # anon and service-role keys) still passes.
+        'jwt-aud = "authenticated"\n'
         'log-level = "warn"\n'
     )
     return conf
@@ -471,6 +524,154 @@ def _start_postgrest(stack: Stack) -> None:
     conf = _write_postgrest_conf(stack)
     process = _spawn([str(POSTGREST_BIN), str(conf)], "postgrest", stack)
     _wait_http(f"{stack.rest_url}/", "postgrest", stack, process)
+
+
+# Gateway ---------------------------------------------------------------------------
+# Kong's `cors` plugin with its defaults, as Supabase's local gateway runs it on every
+# route: a preflight (OPTIONS with Origin and Access-Control-Request-Method) is answered
+# by the gateway itself, 200, any origin, the requested headers echoed; every other
+# response gets `Access-Control-Allow-Origin: *`, replacing the upstream's own.
+_KONG_CORS = """
+        if ($cors_preflight) {
+            add_header Access-Control-Allow-Origin * always;
+            add_header Access-Control-Allow-Methods "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT" always;
+            add_header Access-Control-Allow-Headers $http_access_control_request_headers always;
+            return 200;
+        }
+        proxy_hide_header Access-Control-Allow-Origin;
+        add_header Access-Control-Allow-Origin * always;"""  # noqa: E501
+
+NO_AUTH_SERVER_MESSAGE = (
+    "The local stack has no Auth server: /auth/v1 serves only /.well-known/jwks.json. "
+    "Mint an access token for a user with `make token EMAIL=you@example.com [ADMIN=1]` and give it "
+    "to the client (supabase-js: the accessToken option; supabase-py: an Authorization header)."
+)
+
+
+def _nginx_bin() -> str:
+    for candidate in NGINX_CANDIDATES:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("nginx")
+    if found is None:
+        raise StackError(
+            "nginx is missing: the stack's API gateway (the Supabase-shaped origin on "
+            "/rest/v1, /auth/v1, /functions/v1) runs on it. Install it with "
+            "`apt-get install nginx-light` (as root), then start again."
+        )
+    return found
+
+
+def _json_body(code: str, message: str) -> str:
+    """An error envelope as an nginx string; nginx fills in its own $request_id."""
+    envelope = {"code": code, "message": message, "details": None, "request_id": "@ID@"}
+    body = json.dumps({"error": envelope}).replace('"@ID@"', '"$request_id"')
+    assert "'" not in body, "a gateway message needs no nginx escaping"
+    assert "\\" not in body, "a gateway message needs no nginx escaping"
+    assert "$" not in body.replace("$request_id", ""), "nginx would expand it as a variable"
+    return f"'{body}'"
+
+
+def _nginx_conf(stack: Stack) -> str:
+    gw = stack.gateway_dir
+    user = "user nobody nogroup;\n" if _is_root() else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {gw / 'tmp' / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    no_auth = _json_body("not_implemented", NO_AUTH_SERVER_MESSAGE)
+    no_route = _json_body(
+        "not_found", "no such route: the gateway serves /rest/v1/, /auth/v1/ and /functions/v1/"
+    )
+    return f"""# scripts/stack.py writes this at each start of the '{stack.name}' stack.
+{user}daemon off;
+worker_processes 1;
+pid {gw / "nginx.pid"};
+error_log {stack.log_dir / "gateway.log"} warn;
+events {{ worker_connections 1024; }}
+
+http {{
+    access_log off;
+    server_tokens off;
+    default_type application/json;
+    client_max_body_size 8m;
+{temp}
+
+    # Kept-alive upstream connections: a new TCP connection per request would add to
+    # every call what the gateway is meant not to add.
+    upstream postgrest {{ server 127.0.0.1:{stack.rest_port}; keepalive 16; }}
+    upstream functions {{ server 127.0.0.1:{stack.functions_port}; keepalive 16; }}
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    # Supabase's gateway lets a function run for 150 s.
+    proxy_read_timeout 150s;
+
+    map "$request_method|$http_origin|$http_access_control_request_method" $cors_preflight {{
+        default 0;
+        "~^OPTIONS\\|.+\\|.+$" 1;
+    }}
+
+    server {{
+        listen 127.0.0.1:{stack.gateway_port};
+
+        location /rest/v1/ {{{_KONG_CORS}
+            proxy_pass http://postgrest/;
+        }}
+
+        location = /auth/v1/.well-known/jwks.json {{{_KONG_CORS}
+            alias {stack.public_jwks_path};
+        }}
+
+        location /auth/v1/ {{{_KONG_CORS}
+            return 501 {no_auth};
+        }}
+
+        # Each function sees the paths it sees when deployed: /functions/v1/transfers/x
+        # reaches the functions server as /transfers/x. The functions answer CORS themselves.
+        location /functions/v1/ {{
+            proxy_pass http://functions/;
+        }}
+
+        location / {{
+            return 404 {no_route};
+        }}
+    }}
+}}
+"""
+
+
+def _write_gateway_files(stack: Stack) -> Path:
+    gw = stack.gateway_dir
+    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (gw / "tmp" / kind).mkdir(parents=True, exist_ok=True)
+    if _is_root():
+        # nginx's workers drop to `nobody`: they write request bodies under tmp/ and read
+        # the public JWKS, and can read nothing private of the stack's.
+        nobody = pwd.getpwnam("nobody")
+        for path in (gw / "tmp", *(gw / "tmp").iterdir()):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    stack.public_jwks_path.write_text(json.dumps(public_jwks(stack)))
+    stack.public_jwks_path.chmod(0o644)
+    conf = gw / "nginx.conf"
+    conf.write_text(_nginx_conf(stack))
+    return conf
+
+
+def _start_gateway(stack: Stack) -> None:
+    pidfile = stack.run_dir / "gateway.pid"
+    if _pid_alive(pidfile, "nginx"):
+        return
+    nginx = _nginx_bin()
+    _require_free(stack.gateway_port, _port_variable(stack, "GATEWAY"))
+    conf = _write_gateway_files(stack)
+    argv = [nginx, "-p", f"{stack.gateway_dir}/", "-e", str(stack.log_dir / "gateway.log"),
+            "-c", str(conf)]  # fmt: skip
+    _run([*argv, "-t", "-q"], "checking the gateway's nginx configuration")
+    process = _spawn(argv, "gateway", stack)
+    _wait_http(stack.jwks_url, "gateway", stack, process)
 
 
 # Functions -------------------------------------------------------------------------
@@ -510,6 +711,7 @@ def up(stack: Stack, *, functions: bool = True) -> bool:
         marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     _start_postgrest(stack)
     _reload_schema(stack)
+    _start_gateway(stack)
     if functions:
         _start_functions(stack)
     return True
@@ -519,6 +721,7 @@ def is_up(stack: Stack, *, functions: bool = True) -> bool:
     parts = [
         _pg_running(stack),
         _pid_alive(stack.run_dir / "postgrest.pid", "postgrest") is not None,
+        _pid_alive(stack.run_dir / "gateway.pid", "nginx") is not None,
     ]
     if functions:
         parts.append(_pid_alive(stack.run_dir / "functions.pid", "functions") is not None)
@@ -528,6 +731,7 @@ def is_up(stack: Stack, *, functions: bool = True) -> bool:
 def down(stack: Stack) -> None:
     """Stop every process of this stack, also after one of them crashed."""
     _stop_pid(stack.run_dir / "functions.pid", "functions")
+    _stop_pid(stack.run_dir / "gateway.pid", "nginx")
     _stop_pid(stack.run_dir / "postgrest.pid", "postgrest")
     if _pg_running(stack):
         argv = [_pg_bin("pg_ctl"), "-D", str(stack.pgdata), "-m", "fast", "-w", "stop"]
@@ -545,9 +749,11 @@ def status(stack: Stack) -> dict[str, object]:
         "postgres": _pg_running(stack),
         "postgrest": _pid_alive(stack.run_dir / "postgrest.pid", "postgrest") is not None,
         "functions": _pid_alive(stack.run_dir / "functions.pid", "functions") is not None,
+        "gateway": _pid_alive(stack.run_dir / "gateway.pid", "nginx") is not None,
         "db_port_open": _port_open(stack.db_port),
         "rest_port_open": _port_open(stack.rest_port),
         "functions_port_open": _port_open(stack.functions_port),
+        "gateway_port_open": _port_open(stack.gateway_port),
     }
 
 
@@ -578,12 +784,20 @@ def create_user(stack: Stack, email: str, *, admin: bool = False, user_id: str |
       values ('00000000-0000-0000-0000-000000000000', (:'id')::uuid, 'authenticated',
               'authenticated', :'email', now(), (:'app')::jsonb, (:'meta')::jsonb, now(), now())
       on conflict do nothing;
+      -- Asking for an admin makes an existing user one too (never the reverse), as staff
+      -- would through the Auth admin API's app_metadata.
+      update auth.users
+         set raw_app_meta_data = coalesce(raw_app_meta_data, '{}') || '{"role": "admin"}',
+             updated_at = now()
+       where email = :'email' and :admin
+         and coalesce(raw_app_meta_data ->> 'role', '') <> 'admin';
       select id, raw_app_meta_data, raw_user_meta_data from auth.users where email = :'email';
     """
     out = psql(
         stack, "-A", "-t", "-F", "\t",
         "-v", f"id={user['id']}", "-v", f"email={email}",
         "-v", f"app={json.dumps(app_metadata)}", "-v", f"meta={json.dumps(user['user_metadata'])}",
+        "-v", f"admin={'true' if admin else 'false'}",
         what="creating the user", input=sql,
     )  # fmt: skip
     row = out.strip().splitlines()[-1].split("\t")
@@ -610,31 +824,68 @@ def mint_token(stack: Stack, user: dict[str, object], *, lifetime_seconds: int =
     return jwt.encode(claims, stack.jwt_secret, algorithm="HS256")
 
 
+def summary(stack: Stack) -> list[tuple[str, str]]:
+    """The stack's addresses and keys, named as `supabase status` names them."""
+    return [
+        ("API URL", stack.api_url),
+        ("REST URL", f"{stack.api_url}/rest/v1"),
+        ("Functions URL", f"{stack.api_url}/functions/v1"),
+        ("JWKS URL", stack.jwks_url),
+        ("DB URL", stack.db_url),
+        ("PostgREST (direct)", stack.rest_url),
+        ("Functions (direct)", stack.functions_url),
+        ("JWT secret", stack.jwt_secret),
+        ("anon key", stack.api_key("anon")),
+        ("service_role key", stack.api_key("service_role")),
+    ]
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label:>{width}}: {value}" for label, value in rows)
+
+
 def _banner(stack: Stack, started: bool) -> str:
-    anon = stack.api_key("anon")
     demo = create_user(stack, "alice@example.com")
     token = mint_token(stack, demo, lifetime_seconds=24 * 3600)
     state = "started" if started else "already running"
+    rows = [*summary(stack), ("demo token", f"{token}  (alice@example.com, valid 24 h)")]
+    api = stack.api_url
     return f"""
 Local stack '{stack.name}' {state}.
 
-  Database     {stack.db_url}
-  PostgREST    {stack.rest_url}        (the hosted equivalent is $SUPABASE_URL/rest/v1)
-  Functions    {stack.functions_url}   (/health /accounts /transfers /admin /loans /openapi.json)
+{_table(rows)}
 
-  anon key          {anon}
-  service_role key  {stack.api_key("service_role")}
-  JWT secret        {stack.jwt_secret}
-
-Demo user alice@example.com, token valid 24 h:
-  export TOKEN={token}
+A frontend needs only SUPABASE_URL and the anon key, locally as when hosted; its .env lines:
+  make env
 
 Try:
-  curl -s {stack.functions_url}/health
-  curl -s -H "Authorization: Bearer $TOKEN" {stack.functions_url}/accounts
-  curl -s -H "apikey: {anon}" -H "Authorization: Bearer $TOKEN" {stack.rest_url}/accounts
-  python scripts/stack.py user --email staff@example.com --admin   # an admin token
+  export TOKEN={token}
+  export ANON_KEY={stack.api_key("anon")}
+  curl -s {api}/functions/v1/health
+  curl -s -H "Authorization: Bearer $TOKEN" {api}/functions/v1/accounts
+  curl -s -H "apikey: $ANON_KEY" -H "Authorization: Bearer $TOKEN" {api}/rest/v1/accounts
+  make token EMAIL=staff@example.com ADMIN=1   # an admin's token
 """
+
+
+def _env_lines(variables: dict[str, str], output: str, prefix: str) -> str:
+    named = {f"{prefix}{key}": value for key, value in variables.items()}
+    if output == "json":
+        return json.dumps(named, indent=2)
+    if output == "dotenv":
+        return "\n".join(f"{key}={json.dumps(value)}" for key, value in named.items())
+    return "\n".join(f"export {key}={value}" for key, value in named.items())
+
+
+def _require_running(stack: Stack) -> None:
+    """Commands that talk to the database say how to start it instead of failing in psql."""
+    if _pg_running(stack):
+        return
+    start = "make run" if stack.name == "dev" else f"scripts/stack.py --name {stack.name} up"
+    raise StackError(
+        f"the '{stack.name}' stack is not running: run `{start}` first (in another terminal)"
+    )
 
 
 def _run_foreground(stack: Stack) -> None:
@@ -662,7 +913,7 @@ def _run_foreground(stack: Stack) -> None:
         print("stopped.", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=os.environ.get("STACK_NAME", "dev"))
     commands = parser.add_subparsers(dest="command", required=True)
@@ -671,16 +922,41 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--no-functions", action="store_true")
     commands.add_parser("down", help="stop every process of the stack")
     commands.add_parser("reset", help="stop and delete the stack's data")
-    commands.add_parser("status")
-    commands.add_parser("env", help="print the environment that points at this stack")
+    state = commands.add_parser("status", help="URLs, keys and processes, like `supabase status`")
+    state.add_argument("--json", action="store_true", help="only the processes, as JSON")
+    env = commands.add_parser("env", help="print the environment that points at this stack")
+    env.add_argument("--format", choices=("shell", "dotenv", "json"), default="shell")
+    env.add_argument("--frontend", action="store_true", help="only what a browser app may hold")
+    env.add_argument("--prefix", default="", help="e.g. VITE_ or NEXT_PUBLIC_")
     commands.add_parser("migrate", help="apply pending migrations")
     user = commands.add_parser("user", help="create a local user and print an access token")
     user.add_argument("--email", required=True)
     user.add_argument("--admin", action="store_true")
     user.add_argument("--es256", action="store_true", help="sign with the stack's ES256 key")
     user.add_argument("--lifetime-seconds", type=int, default=3600)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _status_text(stack: Stack) -> str:
+    processes = status(stack)
+    running = ", ".join(name for name in ("postgres", "postgrest", "gateway", "functions")
+                        if processes[name])  # fmt: skip
+    if not processes["postgres"]:
+        start = "make run" if stack.name == "dev" else f"scripts/stack.py --name {stack.name} up"
+        return f"Local stack '{stack.name}' is not running: `{start}` starts it."
+    heading = f"Local stack '{stack.name}': running {running or 'nothing'}."
+    return f"{heading}\n\n{_table(summary(stack))}"
+
+
+def _user_token(stack: Stack, args: argparse.Namespace) -> str:
+    _require_running(stack)
+    record = create_user(stack, args.email, admin=args.admin)
+    algorithm = "ES256" if args.es256 else "HS256"
+    return mint_token(stack, record, lifetime_seconds=args.lifetime_seconds, algorithm=algorithm)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         stack = Stack.from_env(args.name)
         if args.command == "run":
@@ -693,24 +969,37 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "reset":
             reset(stack)
         elif args.command == "status":
-            print(json.dumps(status(stack), indent=2))
+            print(json.dumps(status(stack), indent=2) if args.json else _status_text(stack))
         elif args.command == "env":
-            print("\n".join(f"export {key}={value}" for key, value in stack.env().items()))
+            variables = stack.frontend_env() if args.frontend else stack.env()
+            print(_env_lines(variables, args.format, args.prefix))
         elif args.command == "migrate":
+            _require_running(stack)
             print(migrate(stack))
         elif args.command == "user":
-            record = create_user(stack, args.email, admin=args.admin)
-            algorithm = "ES256" if args.es256 else "HS256"
-            print(
-                mint_token(
-                    stack, record, lifetime_seconds=args.lifetime_seconds, algorithm=algorithm
-                )
-            )
+            print(_user_token(stack, args))
     except StackError as error:
         print(f"stack: {error}", file=sys.stderr)
         return 1
     return 0
 
 
+def _ensure_virtualenv() -> None:
+    """Run inside the project's virtualenv: tokens need PyJWT and cryptography, which only
+    it has, so `python3 scripts/stack.py ...` re-runs itself with .venv's interpreter."""
+    try:
+        import cryptography  # noqa: F401
+        import jwt  # noqa: F401
+    except ModuleNotFoundError:
+        venv_python = ROOT / ".venv" / "bin" / "python"
+        if venv_python.exists() and Path(sys.prefix).resolve() != venv_python.parent.parent:
+            os.execv(venv_python, [str(venv_python), __file__, *sys.argv[1:]])
+        raise SystemExit(
+            "stack: PyJWT is missing: run `make install` (it creates .venv), then `make token` "
+            "or `.venv/bin/python scripts/stack.py ...`"
+        ) from None
+
+
 if __name__ == "__main__":
+    _ensure_virtualenv()
     sys.exit(main())

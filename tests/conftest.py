@@ -2,9 +2,10 @@
 
 Unit tests use none of these. Integration tests ask for `stack` (or a fixture
 built on it), which brings up the isolated `test` stack once per session: a
-fresh cluster under `.stack/test` on its own ports (25320, 25321, 28080 by
-default), so `make test` never touches the data of `make run`. The session
-stops every process of that stack when it ends.
+fresh cluster under `.stack/test` on its own ports (Postgres 25320, PostgREST
+25321, functions 28080, gateway 25322 by default), so `make test` never touches
+the data of `make run`. The session stops every process of that stack when it
+ends.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class StackHandle:
 
     config: Any  # scripts/stack.py's Stack
     pg_dsn: str
-    rest_url: str
-    functions_url: str
+    api_url: str  # the gateway: what a client's SUPABASE_URL is
+    rest_url: str  # PostgREST directly
+    functions_url: str  # the functions server directly
     anon_key: str
     service_key: str
     jwt_secret: str
@@ -72,6 +74,7 @@ def stack() -> Iterator[StackHandle]:
         yield StackHandle(
             config=config,
             pg_dsn=config.db_url,
+            api_url=config.api_url,
             rest_url=config.rest_url,
             functions_url=config.functions_url,
             anon_key=config.api_key("anon"),

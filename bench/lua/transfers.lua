@@ -2,7 +2,8 @@
 -- Arguments after `--`: data file, mode (uniform|hot), kind (rpc|function), key prefix.
 -- The data file (written by bench/_http_load.py) returns {anon = key, currency = code,
 -- accounts = {{account_id, token}, ...}}; each request moves 0.01 from an account of
--- one user, with that user's token, under a fresh idempotency key.
+-- one user, with that user's token, under a fresh idempotency key. A path in the URL
+-- given to wrk (the gateway's /rest/v1) prefixes the request paths.
 
 local thread_count = 0
 
@@ -12,6 +13,7 @@ function setup(thread)
 end
 
 local data, accounts, count, mode, kind, prefix, sent
+local base = wrk.path:gsub("/$", "")
 
 function init(args)
   data = dofile(args[1])
@@ -42,7 +44,7 @@ function request()
     local body = '{"p_from_account_id":"' .. src[1] .. '","p_to_account_id":"' .. dst[1]
       .. '","p_amount":"0.01","p_currency":"' .. data.currency
       .. '","p_idempotency_key":"' .. key .. '"}'
-    return wrk.format("POST", "/rpc/transfer_funds", {
+    return wrk.format("POST", base .. "/rpc/transfer_funds", {
       ["Content-Type"] = "application/json",
       ["apikey"] = data.anon,
       ["Authorization"] = "Bearer " .. src[2],
@@ -50,7 +52,7 @@ function request()
   end
   local body = '{"from_account_id":"' .. src[1] .. '","to_account_id":"' .. dst[1]
     .. '","amount":"0.01","currency":"' .. data.currency .. '"}'
-  return wrk.format("POST", "/transfers", {
+  return wrk.format("POST", base .. "/transfers", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. src[2],
     ["Idempotency-Key"] = key,

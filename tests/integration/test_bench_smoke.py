@@ -73,6 +73,11 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         assert pair["rpc"] > 0
         assert pair["function"] > 0
         assert report["ratios"]["function_added_p50_ms"] == pair["added"]
+    if "postgrest_rpc" in measured:
+        (through,) = report["gateway_latency"]["pairs_p50_ms"]
+        assert 0 < through["direct"] < 5_000
+        assert 0 < through["gateway"] < 5_000
+        assert report["ratios"]["gateway_added_p50_ms"] == through["added"]
 
     written = _report.write_all(report, tmp_path / "results", dated=False)
     assert json.loads((tmp_path / "results" / "latest.json").read_text())["ratios"]

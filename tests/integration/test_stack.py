@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,7 +193,7 @@ def _free_port() -> int:
 @pytest.fixture
 def scratch_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A throwaway stack on free ports, for tests that start and stop one."""
-    for part in ("DB", "REST", "FUNCTIONS"):
+    for part in ("DB", "REST", "FUNCTIONS", "GATEWAY"):
         monkeypatch.setenv(f"STACK_SCRATCH_{part}_PORT", str(_free_port()))
     config = stack_module.Stack.from_env("scratch")
     yield config
@@ -227,13 +229,19 @@ def test_stop_leaves_no_process_and_no_port_open_even_after_a_crash(scratch_stac
     status = stack_module.status(scratch_stack)
     assert not status["db_port_open"]
     assert not status["rest_port_open"]
+    assert not status["gateway_port_open"]
 
 
 def test_a_second_up_finds_the_first_and_changes_nothing(scratch_stack: Any) -> None:
     assert stack_module.up(scratch_stack, functions=False) is True
-    pid = (scratch_stack.run_dir / "postgrest.pid").read_text()
+    pids = [
+        (scratch_stack.run_dir / f"{name}.pid").read_text() for name in ("postgrest", "gateway")
+    ]
     assert stack_module.up(scratch_stack, functions=False) is False
-    assert (scratch_stack.run_dir / "postgrest.pid").read_text() == pid
+    after = [
+        (scratch_stack.run_dir / f"{name}.pid").read_text() for name in ("postgrest", "gateway")
+    ]
+    assert after == pids
 
 
 def test_a_port_in_use_stops_the_start_naming_the_port_and_its_variable(
@@ -272,3 +280,115 @@ def test_user_tokens_carry_the_claims_supabase_auth_puts_in_one(
     assert expected <= set(claims)
     assert claims["app_metadata"]["role"] == "admin"
     assert claims["role"] == "authenticated"
+
+
+# What the stack tells its users ---------------------------------------------------------------
+def _stack_cli(
+    stack: StackHandle, *args: str, python: tuple[str, ...] = (sys.executable,)
+) -> subprocess.CompletedProcess[str]:
+    """scripts/stack.py as a user runs it, on the test stack's ports."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STACK_")}
+    config = stack.config
+    env.update(
+        STACK_TEST_DB_PORT=str(config.db_port), STACK_TEST_REST_PORT=str(config.rest_port),
+        STACK_TEST_FUNCTIONS_PORT=str(config.functions_port),
+        STACK_TEST_GATEWAY_PORT=str(config.gateway_port),
+    )  # fmt: skip
+    argv = [*python, str(ROOT / "scripts" / "stack.py"), "--name", "test", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def test_status_prints_the_urls_and_keys_like_supabase_status(stack: StackHandle) -> None:
+    result = _stack_cli(stack, "status")
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.strip().split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert lines["API URL"] == stack.api_url
+    assert lines["REST URL"] == f"{stack.api_url}/rest/v1"
+    assert lines["Functions URL"] == f"{stack.api_url}/functions/v1"
+    assert lines["JWKS URL"] == f"{stack.api_url}/auth/v1/.well-known/jwks.json"
+    assert lines["DB URL"] == stack.pg_dsn
+    assert lines["anon key"] == stack.anon_key
+    assert lines["service_role key"] == stack.service_key
+    assert "running postgres, postgrest, gateway, functions" in result.stdout
+
+
+def test_env_prints_a_frontends_dotenv_lines_without_any_secret(stack: StackHandle) -> None:
+    result = _stack_cli(stack, "env", "--frontend", "--format", "dotenv", "--prefix", "VITE_")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f'VITE_SUPABASE_URL="{stack.api_url}"',
+        f'VITE_SUPABASE_ANON_KEY="{stack.anon_key}"',
+        f'VITE_SUPABASE_FUNCTIONS_URL="{stack.api_url}/functions/v1"',
+    ]
+    for secret in (stack.service_key, stack.jwt_secret, stack.config.db_password + "@"):
+        assert secret not in result.stdout
+
+
+def test_env_for_the_functions_points_them_at_the_gateway_and_postgrest_directly(
+    stack: StackHandle,
+) -> None:
+    result = _stack_cli(stack, "env", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout)
+    assert env["SUPABASE_URL"] == stack.api_url
+    assert env["POSTGREST_URL"] == stack.rest_url
+
+
+def test_the_user_command_works_from_outside_the_virtualenv(stack: StackHandle) -> None:
+    system_python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    assert system_python is not None
+    # -S: without site-packages, as on a machine whose Python has no PyJWT.
+    bare = (system_python, "-S")
+    assert subprocess.run([*bare, "-c", "import jwt"], capture_output=True).returncode != 0
+    result = _stack_cli(stack, "user", "--email", "outside@example.com", python=bare)
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), stack.jwt_secret, algorithms=["HS256"],
+                        audience="authenticated")  # fmt: skip
+    assert claims["email"] == "outside@example.com"
+
+
+def test_asking_for_an_admin_makes_an_existing_customer_one(
+    stack: StackHandle, make_user: Any
+) -> None:
+    customer = make_user()
+    assert "role" not in customer.record["app_metadata"]
+    result = _stack_cli(stack, "user", "--email", customer.email, "--admin")
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), stack.jwt_secret, algorithms=["HS256"],
+                        audience="authenticated")  # fmt: skip
+    assert claims["sub"] == customer.id
+    assert claims["app_metadata"]["role"] == "admin"
+    # Never the reverse: asking again without --admin leaves the admin an admin.
+    again = stack_module.create_user(stack.config, customer.email)
+    assert again["app_metadata"]["role"] == "admin"
+
+
+def test_commands_that_need_the_stack_say_how_to_start_it(
+    scratch_stack: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STACK_NAME", "scratch")
+    for command in (["user", "--email", "x@example.com"], ["migrate"]):
+        assert stack_module.main(command) == 1
+        assert "run `scripts/stack.py --name scratch up` first" in capsys.readouterr().err
+    assert stack_module.main(["status"]) == 0
+    assert "is not running" in capsys.readouterr().out
+    # The dev stack's users are told the make target.
+    monkeypatch.setattr(stack_module, "_pg_running", lambda stack: False)
+    assert stack_module.main(["--name", "dev", "user", "--email", "x@example.com"]) == 1
+    assert "run `make run` first" in capsys.readouterr().err
+
+
+def test_a_missing_nginx_stops_the_start_saying_how_to_install_it(
+    scratch_stack: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(stack_module, "NGINX_CANDIDATES", (tmp_path / "nginx",))
+    real_which = shutil.which
+    monkeypatch.setattr(
+        stack_module.shutil,
+        "which",
+        lambda name, *a, **k: None if name == "nginx" else real_which(name, *a, **k),
+    )
+    with pytest.raises(stack_module.StackError, match="apt-get install nginx-light"):
+        stack_module.up(scratch_stack, functions=False)
+    stack_module.down(scratch_stack)
+    assert _pids_of(scratch_stack) == []
