@@ -581,7 +581,8 @@ def _nginx_conf(stack: Stack) -> str:
     )
     no_auth = _json_body("not_implemented", NO_AUTH_SERVER_MESSAGE)
     no_route = _json_body(
-        "not_found", "no such route: the gateway serves /rest/v1/, /auth/v1/ and /functions/v1/"
+        "not_found",
+        "no such route: the gateway serves /rest/v1/, /auth/v1/, /functions/v1/ and /app/",
     )
     return f"""# scripts/stack.py writes this at each start of the '{stack.name}' stack.
 {user}daemon off;
@@ -633,6 +634,18 @@ http {{
         # reaches the functions server as /transfers/x. The functions answer CORS themselves.
         location /functions/v1/ {{
             proxy_pass http://functions/;
+        }}
+
+        # The example web app (web/) and the one browser build of supabase-js it loads,
+        # from the project's own npm dependencies: nothing comes from a CDN.
+        location = /app {{ return 301 /app/; }}
+        location /app/vendor/supabase.js {{
+            alias {ROOT / "node_modules/@supabase/supabase-js/dist/umd/supabase.js"};
+            default_type text/javascript;
+        }}
+        location /app/ {{
+            alias {ROOT / "web"}/;
+            index index.html;
         }}
 
         location / {{
