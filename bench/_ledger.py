@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import _stack
 from bench._database import psql, query_rows
+from scripts import localstack
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER_SCRIPT = ROOT / "sql" / "bench" / "transfer_funds.sql"
@@ -63,7 +63,6 @@ def prepare(stack: Any, count: int, currency: str) -> Fixture:
     found = query_rows(
         stack, "select n, user_id, account_id, email, claims from bench_fixture.accounts order by n"
     )
-    stack_module = _stack.load()
     accounts = []
     for number, user_id, account_id, email, claims in found:
         record = {
@@ -72,7 +71,7 @@ def prepare(stack: Any, count: int, currency: str) -> Fixture:
             "app_metadata": json.loads(claims)["app_metadata"],
             "user_metadata": {},
         }
-        token = stack_module.mint_token(stack, record, lifetime_seconds=6 * 3600)
+        token = localstack.mint_token(stack, record, lifetime_seconds=6 * 3600)
         accounts.append(BenchAccount(int(number), user_id, account_id, token))
     return Fixture(accounts=accounts, currency=currency)
 

@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import _ledger, _stack  # noqa: E402
+from bench import _ledger  # noqa: E402
+from scripts import localstack  # noqa: E402
 
 TRANSPORTS = ("httpx", "aiohttp")
 ROUNDS = 2
@@ -91,9 +92,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    stack_module = _stack.load()
-    stack = stack_module.Stack.from_env("bench")
-    started = stack_module.up(stack, functions=False)
+    stack = localstack.Stack.from_env("bench")
+    started = localstack.up(stack, functions=False)
     try:
         os.environ.update(stack.env())
         os.environ["ENVIRONMENT"] = "local"
@@ -116,7 +116,7 @@ def main() -> int:
         print(json.dumps(report, indent=2))
     finally:
         if started:
-            stack_module.down(stack)
+            localstack.down(stack)
     return 0
 
 

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import _stack  # noqa: E402
 from bench._database import query_rows  # noqa: E402
 from bench.run import PORT_DEFAULTS  # noqa: E402
+from scripts import localstack  # noqa: E402
 
 ACCOUNTS = os.environ.get("BENCH_ACCOUNTS", "1000")
 FREQUENCY = 1999
@@ -120,7 +120,7 @@ def profile(stack: Any, name: str, script: Path, database: str, work: Path) -> d
 def main() -> int:
     for name, port in PORT_DEFAULTS.items():
         os.environ.setdefault(name, port)
-    stack = _stack.load().Stack.from_env("bench")
+    stack = localstack.Stack.from_env("bench")
     with tempfile.TemporaryDirectory() as scratch:
         found = {
             name: profile(stack, name, script, database, Path(scratch))

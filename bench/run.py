@@ -1,11 +1,11 @@
-"""`make bench`: every scenario of issue 6 side by side, in one run, on its own stack.
+"""`make bench`: every benchmark scenario side by side, in one run, on its own stack.
 
 Starts a fresh `bench` stack (own data directory and ports, 26520/26521/26580 and
 the gateway on 26522 unless STACK_BENCH_*_PORT say otherwise, so it never touches `make run`'s or
 `make test`'s data; below Linux's ephemeral range 32768-60999, where polling a
 port nobody listens on yet can connect a socket to itself), runs the scenarios
 (bench/_scenarios.py), writes bench/results/latest.{md,json,png} and a dated
-copy, refreshes the README's bench section when its markers exist, and stops
+copy, refreshes bench/README.md's results section when its markers exist, and stops
 the stack.
 
 Environment: BENCH_SECONDS (default 15) per run, BENCH_TPCB_SCALE (100),
@@ -13,7 +13,7 @@ BENCH_ACCOUNTS (1000), BENCH_COLD_START_RUNS (11), BENCH_KEEP_STACK=1 to leave
 the stack running afterwards.
 
 `python bench/run.py --render` runs nothing: it prints the table of
-bench/results/latest.json and puts it into the README between the markers
+bench/results/latest.json and puts it into bench/README.md between the markers
 `<!-- bench:start -->` and `<!-- bench:end -->` when they are there.
 """
 
@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import _report, _scenarios, _stack  # noqa: E402
+from bench import _report, _scenarios  # noqa: E402
+from scripts import localstack  # noqa: E402
 
 PORT_DEFAULTS = {
     "STACK_BENCH_DB_PORT": "26520",
@@ -58,15 +59,15 @@ def settings_from_env() -> _scenarios.Settings:
     )
 
 
-def _start(stack_module: Any, stack: Any, *, functions: bool) -> list[str]:
+def _start(stack: Any, *, functions: bool) -> list[str]:
     """Start the stack; a functions server that fails to start only skips its scenarios."""
     if not functions:
-        stack_module.up(stack, functions=False)
+        localstack.up(stack, functions=False)
         return ["functions scenarios: functions/main.py does not exist yet"]
     try:
-        stack_module.up(stack, functions=True)
+        localstack.up(stack, functions=True)
     except Exception as error:  # the SQL figures are worth having whatever broke here
-        if not stack_module.is_up(stack, functions=False):
+        if not localstack.is_up(stack, functions=False):
             raise
         first_line = (str(error).splitlines() or [type(error).__name__])[0]
         print(f"bench: the functions server did not start ({first_line}); going on without it")
@@ -77,8 +78,8 @@ def _start(stack_module: Any, stack: Any, *, functions: bool) -> list[str]:
 def render() -> int:
     report = json.loads((RESULTS / "latest.json").read_text())
     print(_report.markdown(report))
-    if _report.update_readme(ROOT / "README.md", report):
-        print("updated the README between its bench markers", file=sys.stderr)
+    if _report.update_readme(ROOT / "bench" / "README.md", report):
+        print("updated bench/README.md between its bench markers", file=sys.stderr)
     return 0
 
 
@@ -90,8 +91,7 @@ def main() -> int:
     for name, value in PORT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     settings = settings_from_env()
-    stack_module = _stack.load()
-    stack = stack_module.Stack.from_env("bench")
+    stack = localstack.Stack.from_env("bench")
     functions = (ROOT / "functions" / "main.py").exists()
     print(
         f"bench stack: postgres :{stack.db_port}, PostgREST :{stack.rest_port}, "
@@ -99,20 +99,20 @@ def main() -> int:
         f"gateway :{stack.gateway_port}",
         flush=True,
     )
-    stack_module.reset(stack)
+    localstack.reset(stack)
     try:
-        skipped = _start(stack_module, stack, functions=functions)
+        skipped = _start(stack, functions=functions)
         report = _scenarios.run_all(stack, settings, skipped=skipped)
-    except stack_module.StackError as error:
+    except localstack.StackError as error:
         print(f"bench: the stack failed: {error}", file=sys.stderr)
         return 1
     finally:
         if os.environ.get("BENCH_KEEP_STACK") != "1":
-            stack_module.down(stack)
+            localstack.down(stack)
     for path in _report.write_all(report, RESULTS):
         print(f"wrote {path.relative_to(ROOT)}")
-    if _report.update_readme(ROOT / "README.md", report):
-        print("updated the README between its bench markers")
+    if _report.update_readme(ROOT / "bench" / "README.md", report):
+        print("updated bench/README.md between its bench markers")
     print()
     print(_report.markdown(report))
     return 0

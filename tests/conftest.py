@@ -10,39 +10,26 @@ ends.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from scripts import localstack
+from scripts.localstack import ROOT
 
-
-def _load_stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("stack", ROOT / "scripts" / "stack.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stack"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-stack_module = _load_stack_module()
+# The tests' name for the package; some test modules import it from here.
+stack_module = localstack
 
 
 @dataclass(frozen=True)
 class StackHandle:
     """What a test needs to reach the running test stack."""
 
-    config: Any  # scripts/stack.py's Stack
+    config: localstack.Stack
     pg_dsn: str
     api_url: str  # the gateway: what a client's SUPABASE_URL is
     rest_url: str  # PostgREST directly

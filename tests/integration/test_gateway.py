@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 
+from scripts.localstack import auth
 from tests.conftest import StackHandle, stack_module
 
 pytestmark = pytest.mark.integration
@@ -155,7 +156,7 @@ def test_the_jwks_endpoint_never_serves_the_hs256_secret(
 ) -> None:
     body = gateway.get("/auth/v1/.well-known/jwks.json").text
     assert all(key["kty"] != "oct" for key in httpx.Response(200, text=body).json()["keys"])
-    secret_b64 = stack_module._b64url(stack.jwt_secret.encode())
+    secret_b64 = auth.b64url(stack.jwt_secret.encode())
     assert secret_b64 not in body
     assert stack.jwt_secret not in body
     # PostgREST's own file holds the secret; it is readable by its owner only.
@@ -173,7 +174,7 @@ def test_no_path_reaches_postgrests_jwks_file(
     stack: StackHandle, gateway: httpx.Client, path: str
 ) -> None:
     response = gateway.get(path)
-    assert stack_module._b64url(stack.jwt_secret.encode()) not in response.text
+    assert auth.b64url(stack.jwt_secret.encode()) not in response.text
 
 
 @pytest.mark.parametrize(

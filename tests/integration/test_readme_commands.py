@@ -16,7 +16,8 @@ import subprocess
 import jwt
 import pytest
 
-from tests.conftest import ROOT, StackHandle, stack_module
+from scripts.localstack import cli
+from tests.conftest import ROOT, StackHandle
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +66,7 @@ def test_the_readmes_client_commands_run_as_written(stack: StackHandle) -> None:
 
 
 def test_the_banners_commands_run_as_written(stack: StackHandle) -> None:
-    banner = stack_module._banner(stack.config, started=False)
+    banner = cli.banner(stack.config, started=False)
     lines = [line.strip() for line in banner.split("\nTry:\n", 1)[1].splitlines()]
     exports = "\n".join(line for line in lines if line.startswith("export "))
     commands = [line for line in lines if line and not line.startswith("export ")]

@@ -17,6 +17,7 @@ import jwt
 import psycopg
 import pytest
 
+from scripts.localstack import cli, config, gateway, postgres
 from tests.conftest import ROOT, StackHandle, stack_module
 
 pytestmark = pytest.mark.integration
@@ -368,23 +369,23 @@ def test_commands_that_need_the_stack_say_how_to_start_it(
 ) -> None:
     monkeypatch.setenv("STACK_NAME", "scratch")
     for command in (["user", "--email", "x@example.com"], ["migrate"]):
-        assert stack_module.main(command) == 1
+        assert cli.main(command) == 1
         assert "run `scripts/stack.py --name scratch up` first" in capsys.readouterr().err
-    assert stack_module.main(["status"]) == 0
+    assert cli.main(["status"]) == 0
     assert "is not running" in capsys.readouterr().out
     # The dev stack's users are told the make target.
-    monkeypatch.setattr(stack_module, "_pg_running", lambda stack: False)
-    assert stack_module.main(["--name", "dev", "user", "--email", "x@example.com"]) == 1
+    monkeypatch.setattr(postgres, "pg_running", lambda stack: False)
+    assert cli.main(["--name", "dev", "user", "--email", "x@example.com"]) == 1
     assert "run `make run` first" in capsys.readouterr().err
 
 
 def test_a_missing_nginx_stops_the_start_saying_how_to_install_it(
     scratch_stack: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(stack_module, "NGINX_CANDIDATES", (tmp_path / "nginx",))
+    monkeypatch.setattr(config, "NGINX_CANDIDATES", (tmp_path / "nginx",))
     real_which = shutil.which
     monkeypatch.setattr(
-        stack_module.shutil,
+        gateway.shutil,
         "which",
         lambda name, *a, **k: None if name == "nginx" else real_which(name, *a, **k),
     )

@@ -1,0 +1,1 @@
+"""The project's developer tools; `localstack/` is the local stack behind `make run`."""
