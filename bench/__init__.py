@@ -1,4 +1,4 @@
-"""The side-by-side benchmarks of issue 6: `make bench` runs `bench/run.py`.
+"""The side-by-side benchmarks: `make bench` runs `bench/run.py`.
 
 The helper modules are private; `bench.run` is the entry point and
 `bench._scenarios.run_all` the one function the smoke test drives.

@@ -1,4 +1,4 @@
-"""The target ratios of issue 6, computed from one run's results.
+"""The benchmark's target ratios, computed from one run's results.
 
 Each ratio uses the highest concurrency the run measured (16 for make bench)
 and the uniform pattern unless it is about the hot account. A ratio whose

@@ -1,7 +1,7 @@
-"""The run's report: Markdown table, JSON, PNG chart, and the README's section.
+"""The run's report: Markdown table, JSON, PNG chart, and bench/README.md's section.
 
-`markdown(report)` renders the table the lead pastes into the README (or
-`update_readme` puts it between the README's `<!-- bench:start -->` and
+`markdown(report)` renders the results table (and
+`update_readme` puts it between bench/README.md's `<!-- bench:start -->` and
 `<!-- bench:end -->` markers, touching nothing outside them).
 """
 

@@ -1,4 +1,4 @@
-"""Every scenario of issue 6 in one run on one stack, side by side.
+"""Every benchmark scenario in one run on one stack, side by side.
 
 `run_all(stack, settings)` prepares the yardstick databases and the ledger's
 bench users, runs each scenario at each concurrency and access pattern, the

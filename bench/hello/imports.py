@@ -1,8 +1,8 @@
 """Hello world with the libraries the functions are required to use, and nothing else.
 
 The baseline of `cold_start_vs_imports`: the same functions-framework ASGI
-server answering "hello", after importing what issue 11 requires of the
-functions (functions-framework, pydantic, pydantic-settings, PyJWT with its
+server answering "hello", after importing the libraries the functions must
+use (functions-framework, pydantic, pydantic-settings, PyJWT with its
 cryptography backend, postgrest). The transfers function's cold start over this
 is what the functions' own code and setup cost.
 """

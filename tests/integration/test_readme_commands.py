@@ -12,6 +12,8 @@ import json
 import os
 import re
 import subprocess
+from decimal import Decimal
+from typing import Any
 
 import jwt
 import pytest
@@ -85,3 +87,40 @@ def test_the_banners_commands_run_as_written(stack: StackHandle) -> None:
     claims = jwt.decode(outputs[3], options={"verify_signature": False})
     assert claims["email"] == "staff@example.com"
     assert claims["app_metadata"]["role"] == "admin"
+
+
+def _json_documents(text: str) -> list[Any]:
+    """Every JSON document in `text`, as jq prints them one after another."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while (at := _skip_space(text, at)) < len(text):
+        document, at = decoder.raw_decode(text, at)
+        documents.append(document)
+    return documents
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
+def test_the_readmes_walkthrough_runs_as_written(stack: StackHandle) -> None:
+    script = _readme_block_after("### A walkthrough: a transfer, a statement, a loan")
+    result = _bash(script, stack)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The statement is CSV between the JSON answers; everything else is jq's JSON.
+    csv_start = result.stdout.index("row_type,")
+    csv_end = result.stdout.index("\n", result.stdout.index("\nclosing_balance,", csv_start) + 1)
+    statement = result.stdout[csv_start:csv_end]
+    documents = _json_documents(result.stdout[:csv_start] + result.stdout[csv_end:])
+    transfer, pending, loan, repayment, payoff = documents
+    assert transfer["status"] == "posted", transfer
+    assert (transfer["amount"], transfer["currency"]) == ("25.00", "USD")
+    assert f"{transfer['id']},,a1000000-0000-4000-8000-000000000002,-25.00," in statement
+    assert loan["id"] in {row["id"] for row in pending}, pending
+    assert loan["status"] == "active", loan
+    assert (loan["principal"], loan["currency"]) == ("1000.00", "USD")
+    assert repayment["loan"]["id"] == loan["id"], repayment
+    assert repayment["transfer"]["amount"] == "100.00", repayment
+    assert payoff["currency"] == "USD", payoff
+    assert Decimal(payoff["amount"]) == Decimal(repayment["loan"]["outstanding_principal"])
