@@ -286,7 +286,7 @@ def _added_latency(
 
     The c=1 rows above are measured a minute or more apart (every PostgREST run, then
     every function run), and single-client latency on shared cores drifts by more
-    than the 2 ms being measured: one quiet run gave 1.30 ms, the next 3.78. Here
+    than the 2 ms being measured (bench/README.md has two quiet runs' figures). Here
     PostgREST and the function run back to back, `latency_pairs` times, and the
     added p50 is the median of the per-pair differences, so a drift hits both sides
     of each difference alike. Every pair is kept in the report.
