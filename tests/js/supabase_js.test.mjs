@@ -2,7 +2,7 @@
 //
 // tests/integration/test_supabase_js.py runs this file with `node --test` on the test
 // stack and passes, in the environment, the gateway's URL, the anon key, two users'
-// tokens (minted by scripts/stack.py as Supabase Auth would sign them) and their
+// tokens (minted by scripts/localstack/ as Supabase Auth would sign them) and their
 // accounts; Alice's holds 100.00 USD. The client takes the token through its
 // `accessToken` option, the way an app that gets its tokens elsewhere gives them.
 import assert from "node:assert/strict";
