@@ -89,8 +89,8 @@ def settle(stack: Any) -> None:
     deployment (migration 20261123000700). Run between scenarios, outside any measured
     window: without it the hot runs leave tens of thousands of credits on the hot
     account, and the next run's first debit of that account settles them all in one
-    request of about a second, which at one client wrk's coordinated-omission
-    correction turns into a p99 of 0.6-1.4 s."""
+    slow request, which at one client wrk's coordinated-omission correction turns
+    into a p99 of whole seconds (bench/README.md has the figures)."""
     psql(stack, "-c", "select public.settle_pending_credits()")
 
 
