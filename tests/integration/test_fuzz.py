@@ -48,13 +48,13 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def tokens(stack: StackHandle) -> Iterator[dict[str, str | None]]:
+def tokens(stack: StackHandle) -> dict[str, str | None]:
     found: dict[str, str | None] = {"anonymous": None}
     for role in ("customer", "admin"):
         email = f"fuzz-{role}@example.com"
         record = stack_module.create_user(stack.config, email, admin=role == "admin")
         found[role] = stack_module.mint_token(stack.config, record)
-    yield found
+    return found
 
 
 @pytest.fixture(scope="module", autouse=True)
