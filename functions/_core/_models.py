@@ -11,13 +11,21 @@ these models, which also generate `functions/openapi.json`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-from ._money import check_amount_text
+from ._money import AMOUNT_PATTERN, check_amount_text
 
 __all__ = [
     "IDEMPOTENCY_KEY",
@@ -42,8 +50,31 @@ __all__ = [
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,255}$"
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+_CURSOR = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _words_for(pattern: re.Pattern[str], message: str) -> Any:
+    """A before-validator that refuses a string not matching `pattern` with `message`.
+
+    The pattern stays in the field's JSON schema for clients and fuzzers; this check
+    runs first so a client reads the rule in words, never the regular expression.
+    Values that are not strings are left to pydantic's own type message.
+    """
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise ValueError(message)
+        return value
+
+    return BeforeValidator(check)
+
+
 CurrencyCode = Annotated[
-    str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3)
+    str,
+    StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3),
+    _words_for(_CURRENCY, 'must be a three-letter ISO 4217 code in capitals, such as "USD"'),
 ]
 Nickname = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 Description = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=280)]
@@ -52,7 +83,8 @@ AmountText = Annotated[
     str,
     Field(
         max_length=24,
-        pattern=r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$",
+        # Documented, and checked in words by `check_amount_text` and `to_minor`.
+        json_schema_extra={"pattern": AMOUNT_PATTERN},
         description='A positive decimal string in major units, e.g. "12.34"; '
         "no more decimals than the currency's exponent.",
         examples=["12.34"],
@@ -104,16 +136,36 @@ class AdminCashMovement(_AmountRequest):
 class TransactionsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(default=50, ge=1, le=100, description="Entries per page.")
-    cursor: str | None = Field(
-        default=None, pattern=r"^[1-9][0-9]{0,18}$", description="`next_cursor` of the last page."
-    )
+    cursor: Annotated[
+        str | None,
+        Field(pattern=r"^[1-9][0-9]{0,18}$", description="`next_cursor` of the last page."),
+        _words_for(_CURSOR, "must be the next_cursor of an earlier page (a positive integer)"),
+    ] = None
     since: AwareDatetime | None = Field(default=None, description="Only entries at or after.")
     until: AwareDatetime | None = Field(default=None, description="Only entries before.")
 
 
 class StatementQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])
+    month: str = Field(
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        examples=["2026-01"],
+        description="A calendar month (UTC) that has begun: not after the current month, "
+        "and not before the account was opened.",
+    )
+
+    @field_validator("month", mode="before")
+    @classmethod
+    def _a_month_that_has_begun(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        found = _MONTH.fullmatch(value)
+        if found is None or found[1] == "0000":
+            raise ValueError('must be a calendar month as YYYY-MM, such as "2026-01"')
+        now = datetime.now(UTC)
+        if (int(found[1]), int(found[2])) > (now.year, now.month):
+            raise ValueError(f"must not be after the current month ({now:%Y-%m})")
+        return value
 
 
 class AccountPublic(BaseModel):

@@ -120,14 +120,18 @@ AMOUNT_MATRIX = [
     ("0", "USD", "greater than zero"),
     ("0.00", "USD", "greater than zero"),
     ("-1", "USD", "positive decimal string"),
-    ("1.001", "USD", "at most 2 decimals"),
-    ("1.5", "JPY", "no decimals"),
+    ("1.001", "USD", "has more decimals than USD allows (at most 2)"),
+    ("1.00001", "USD", "has more decimals than USD allows (at most 2)"),
+    ("1.5", "JPY", "has more decimals than JPY allows (none)"),
+    ("1.00001", "KWD", "has more decimals than KWD allows (at most 3)"),
     ("1e3", "USD", "positive decimal string"),
     ("NaN", "USD", "positive decimal string"),
     ("Infinity", "USD", "positive decimal string"),
     (" 1", "USD", "positive decimal string"),
     ("01", "USD", "positive decimal string"),
     ("9223372036854775808", "JPY", "larger than the largest amount"),
+    ("12345678901234567890", "JPY", "larger than the largest amount"),
+    ("92233720368547758.08", "USD", "larger than the largest amount"),
     ("99999999999999999.99", "USD", "larger than the largest amount"),
     (1000, "USD", "not a JSON number"),
     (12.5, "USD", "not a JSON number"),
@@ -152,7 +156,15 @@ def test_an_invalid_amount_is_refused_with_a_message_for_the_amount_field(
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency"), [("0.01", "USD"), ("1", "JPY"), ("1.234", "KWD"), ("100000", "USD")]
+    ("amount", "currency"),
+    [
+        ("0.01", "USD"),
+        ("1", "JPY"),
+        ("1.234", "KWD"),
+        ("100000", "USD"),
+        ("9223372036854775807", "JPY"),
+        ("92233720368547758.07", "USD"),
+    ],
 )
 def test_amounts_within_the_currency_exponent_are_accepted(
     client: FunctionClient, upstream: respx.MockRouter, amount: str, currency: str
