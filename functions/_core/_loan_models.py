@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from ._models import AmountText, CurrencyCode, SignedAmount, TransferPublic
+from ._models import AmountText, CurrencyCode, QueryDate, SignedAmount, TransferPublic
 from ._money import check_amount_text
 
 __all__ = [
@@ -78,7 +78,7 @@ class LoanDecision(BaseModel):
 
 class LoanPayoffQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    date: dt.date | None = Field(
+    date: QueryDate | None = Field(
         default=None, description="YYYY-MM-DD; today (the database's date) when omitted."
     )
 

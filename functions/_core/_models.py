@@ -10,6 +10,7 @@ these models, which also generate `functions/openapi.json`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -53,9 +54,14 @@ IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 _CURSOR = re.compile(r"[1-9][0-9]{0,18}")
+# RFC 3339 as the API documents it; pydantic alone would also take "0" (a Unix time).
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
-def _words_for(pattern: re.Pattern[str], message: str) -> Any:
+def words_for(pattern: re.Pattern[str], message: str) -> Any:
     """A before-validator that refuses a string not matching `pattern` with `message`.
 
     The pattern stays in the field's JSON schema for clients and fuzzers; this check
@@ -71,10 +77,21 @@ def _words_for(pattern: re.Pattern[str], message: str) -> Any:
     return BeforeValidator(check)
 
 
+QueryDate = Annotated[
+    dt.date, words_for(_DATE, 'must be a date as YYYY-MM-DD, such as "2026-01-31"')
+]
+QueryDateTime = Annotated[
+    AwareDatetime,
+    words_for(
+        _DATE_TIME,
+        'must be an RFC 3339 date-time with its offset, such as "2026-01-31T23:59:59Z"',
+    ),
+]
+
 CurrencyCode = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3),
-    _words_for(_CURRENCY, 'must be a three-letter ISO 4217 code in capitals, such as "USD"'),
+    words_for(_CURRENCY, 'must be a three-letter ISO 4217 code in capitals, such as "USD"'),
 ]
 Nickname = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 Description = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=280)]
@@ -139,10 +156,10 @@ class TransactionsQuery(BaseModel):
     cursor: Annotated[
         str | None,
         Field(pattern=r"^[1-9][0-9]{0,18}$", description="`next_cursor` of the last page."),
-        _words_for(_CURSOR, "must be the next_cursor of an earlier page (a positive integer)"),
+        words_for(_CURSOR, "must be the next_cursor of an earlier page (a positive integer)"),
     ] = None
-    since: AwareDatetime | None = Field(default=None, description="Only entries at or after.")
-    until: AwareDatetime | None = Field(default=None, description="Only entries before.")
+    since: QueryDateTime | None = Field(default=None, description="Only entries at or after.")
+    until: QueryDateTime | None = Field(default=None, description="Only entries before.")
 
 
 class StatementQuery(BaseModel):

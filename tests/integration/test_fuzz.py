@@ -12,10 +12,13 @@ and breaks something behind it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -34,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_OPERATION = 15
 # Requests sent, reported at the end of the module (run with -s to see the count).
-SENT = {"requests": 0}
+SENT = {"requests": 0, "real_ids": 0}
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "functions" / "openapi.json")
 CHECKS = [
@@ -47,14 +50,74 @@ CHECKS = [
 ]
 
 
+@dataclass(frozen=True)
+class World:
+    """The callers' tokens, and ids of real resources the customer owns."""
+
+    tokens: dict[str, str | None]
+    ids: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def tokens(stack: StackHandle) -> dict[str, str | None]:
-    found: dict[str, str | None] = {"anonymous": None}
+def world(stack: StackHandle) -> World:
+    tokens: dict[str, str | None] = {"anonymous": None}
     for role in ("customer", "admin"):
-        email = f"fuzz-{role}@example.com"
+        email = f"fuzz-{role}-{uuid.uuid4().hex[:8]}@example.com"
         record = stack_module.create_user(stack.config, email, admin=role == "admin")
-        found[role] = stack_module.mint_token(stack.config, record)
-    return found
+        tokens[role] = stack_module.mint_token(stack.config, record)
+    customer = {"Authorization": f"Bearer {tokens['customer']}"}
+    staff = {"Authorization": f"Bearer {tokens['admin']}"}
+    with httpx.Client(base_url=stack.functions_url, timeout=10) as http:
+
+        def ok(response: httpx.Response, status: int) -> Any:
+            assert response.status_code == status, response.text
+            return response.json()
+
+        def key() -> dict[str, str]:
+            return {"Idempotency-Key": str(uuid.uuid4())}
+
+        opened = [
+            ok(
+                http.post("/accounts", json={"currency": "USD", "kind": kind}, headers=customer),
+                201,
+            )
+            for kind in ("checking", "savings")
+        ]
+        account, other = opened[0]["id"], opened[1]["id"]
+        funding = {"account_id": account, "amount": "5000.00", "currency": "USD",
+                   "reference": "fuzz funding"}  # fmt: skip
+        ok(http.post("/admin/deposits", json=funding, headers={**staff, **key()}), 201)
+        move = {"from_account_id": account, "to_account_id": other, "amount": "1.00",
+                "currency": "USD"}  # fmt: skip
+        transfer = ok(http.post("/transfers", json=move, headers={**customer, **key()}), 201)
+        application = {"account_id": account, "principal": "1000.00", "currency": "USD",
+                       "term_months": 12}  # fmt: skip
+        loan = ok(http.post("/loans", json=application, headers=customer), 201)
+        ok(http.post(f"/admin/loans/{loan['id']}/approve", headers=staff), 200)
+    ids = {"account_id": account, "transfer_id": transfer["id"], "loan_id": loan["id"]}
+    return World(tokens, ids)
+
+
+def _with_real_ids(case: Any, ids: dict[str, str]) -> None:
+    """Every other case aims at the customer's real resources instead of random ids.
+
+    Only ids that are already well-formed UUIDs are swapped, so a case meant to send
+    an invalid path parameter still sends it.
+    """
+    SENT["real_ids"] += 1
+    if SENT["real_ids"] % 2:
+        return
+    for name, value in (case.path_parameters or {}).items():
+        if name in ids and _is_uuid(value):
+            case.path_parameters[name] = ids[name]
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,12 +134,13 @@ def report_count() -> Iterator[None]:
     suppress_health_check=list(HealthCheck),
 )
 def test_no_request_gets_a_5xx_or_an_undocumented_answer(
-    case: Any, caller: str, tokens: dict[str, str | None], stack: StackHandle
+    case: Any, caller: str, world: World, stack: StackHandle
 ) -> None:
     headers = {}
-    token = tokens[caller]
+    token = world.tokens[caller]
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+        _with_real_ids(case, world.ids)
     SENT["requests"] += 1
     if _breaks_the_framework_route(case):
         # functions-framework routes every function as Starlette's "/{path:path}", whose

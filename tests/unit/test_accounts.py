@@ -360,3 +360,19 @@ def test_an_admin_lists_only_their_own_accounts(
     route = upstream.get(f"{REST}/accounts").mock(return_value=httpx.Response(200, json=[]))
     client.get("/accounts", headers=auth(hs256_token(app_metadata={"role": "admin"})))
     assert route.calls.last.request.url.params["owner_id"] == f"eq.{USER_ID}"
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+@pytest.mark.parametrize("value", ["0", "1700000000", "2026-01-01"])
+def test_transaction_bounds_are_rfc_3339_date_times_not_unix_times(
+    client: FunctionClient, upstream: respx.MockRouter, field: str, value: str
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    entries = upstream.get(f"{REST}/entries").respond(json=[])
+    path = f"/accounts/{ACCOUNT_ID}/transactions?{field}={value}"
+    response = client.get(path, headers=auth())
+    assert response.status_code == 422
+    [problem] = error_of(response)["details"]
+    assert problem["field"] == field
+    assert problem["message"].startswith("must be an RFC 3339 date-time with its offset")
+    assert not entries.called
