@@ -94,8 +94,9 @@ _OPERATIONS: tuple[tuple[Any, ...], ...] = (
     ("post", "/loans/{loan_id}/repayments", "loans",
      "Repay: past-due interest, past-due principal, the current installment, then "
      "prepayment of principal from the last installment (the term shortens); more than "
-     "the payoff amount is refused (422 amount_exceeds_payoff)", "user", "RepaymentCreate",
-     None, 201, "RepaymentPublic", (400, 404, 409, 413, 422), True),
+     "the payoff amount is refused (422 amount_exceeds_payoff); shares the per-user "
+     "money-movement rate limit with transfers (429)", "user", "RepaymentCreate",
+     None, 201, "RepaymentPublic", (400, 404, 409, 413, 422, 429), True),
     ("post", "/loans/{loan_id}/withdraw", "loans",
      "Withdraw a pending application (409 invalid_state otherwise)", "user", None, None,
      200, "LoanPublic", (404, 409), False),

@@ -61,3 +61,8 @@ def test_the_document_accepts_any_request_id_because_a_malformed_one_is_replaced
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "X-Request-Id":
                     assert "pattern" not in parameter["schema"], (method, path)
+
+
+def test_repayments_document_the_rate_limit_they_share_with_transfers() -> None:
+    operation = openapi.build_document()["paths"]["/loans/{loan_id}/repayments"]["post"]
+    assert "Retry-After" in operation["responses"]["429"]["headers"]
