@@ -41,6 +41,10 @@ EXAMPLES_PER_OPERATION = 15
 SENT = {"requests": 0, "real_ids": 0}
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "functions" / "openapi.json")
+# The Authorization header is this test's to set (nobody, a customer, staff): cases
+# that drop or garble it would be sent with the caller's token anyway and then judged
+# as if they had not been.
+SCHEMA.config.generation.update(with_security_parameters=False)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
