@@ -41,7 +41,7 @@ BACKEND_KILLS = 3
 CHECKS = sorted((ROOT / "sql" / "checks").glob("*.sql"))
 # Transfers that must succeed after each fault before the next one: the system recovered.
 SUCCESSES_AFTER_FAULT = 50
-STEP_TIMEOUT_SECONDS = 20.0
+STEP_TIMEOUT_SECONDS = 30.0
 RETRY_ATTEMPTS = 40
 AMOUNT = "0.01"
 
