@@ -77,6 +77,11 @@ def words_for(pattern: re.Pattern[str], message: str) -> Any:
     return BeforeValidator(check)
 
 
+# The form path ids must have too (`Context.uuid_param`): no braces, URNs or bare hex.
+_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+Id = Annotated[
+    UUID, words_for(_ID, 'must be a UUID such as "6ba7b810-9dad-11d1-80b4-00c04fd430c8"')
+]
 QueryDate = Annotated[
     dt.date, words_for(_DATE, 'must be a date as YYYY-MM-DD, such as "2026-01-31"')
 ]
@@ -135,8 +140,8 @@ class _AmountRequest(BaseModel):
 
 class TransferCreate(_AmountRequest):
     model_config = _REQUEST
-    from_account_id: UUID
-    to_account_id: UUID
+    from_account_id: Id
+    to_account_id: Id
     amount: AmountText
     currency: CurrencyCode
     description: Description | None = None
@@ -144,7 +149,7 @@ class TransferCreate(_AmountRequest):
 
 class AdminCashMovement(_AmountRequest):
     model_config = _REQUEST
-    account_id: UUID
+    account_id: Id
     amount: AmountText
     currency: CurrencyCode
     reference: Reference

@@ -204,3 +204,28 @@ def test_a_transfer_the_caller_is_not_party_to_is_not_found(
     upstream.get(f"{REST}/transfers").respond(json=[])
     response = client.get(f"/transfers/{TRANSFER_ID}", headers=auth())
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x",
+        "33333333333343338333333333333333",
+        f"urn:uuid:{OTHER_ACCOUNT_ID}",
+        f"{{{OTHER_ACCOUNT_ID}}}",
+    ],
+)
+def test_an_id_in_a_body_is_a_dashed_uuid_like_an_id_in_a_path(
+    client: FunctionClient, upstream: respx.MockRouter, value: str
+) -> None:
+    route = upstream.post(f"{REST}/rpc/transfer_funds")
+    body = transfer_body(to_account_id=value)
+    response = client.post("/transfers", headers=money_headers(), json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"] == [
+        {
+            "field": "to_account_id",
+            "message": 'must be a UUID such as "6ba7b810-9dad-11d1-80b4-00c04fd430c8"',
+        }
+    ]
+    assert not route.called
