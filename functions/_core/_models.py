@@ -3,9 +3,12 @@
 Request models (`...Create`, `...Update`) refuse unknown fields and bound every
 field. Amount fields take strings only and are checked for shape here; the
 currency's exponent is checked by the handler, which knows the currency table.
-Public models (`...Public`) describe what the functions answer; handlers build
-those answers as plain dicts for speed, and the unit tests check them against
-these models, which also generate `functions/openapi.json`.
+A refusal names the field and states the rule in words, with an example: where
+a field has a pattern, the pattern is for the OpenAPI document, and a
+before-validator (`words_for`) refuses first so no message shows a regular
+expression. Public models (`...Public`) describe what the functions answer;
+handlers build those answers as plain dicts for speed, and the unit tests check
+them against these models, which also generate `functions/openapi.json`.
 """
 
 from __future__ import annotations
