@@ -169,7 +169,13 @@ def _postgrest_backend(stack: StackHandle) -> int:
 
 
 def _kill_a_backend(stack: StackHandle) -> None:
-    os.kill(_postgrest_backend(stack), signal.SIGKILL)
+    for _ in range(3):
+        try:
+            os.kill(_postgrest_backend(stack), signal.SIGKILL)
+        except ProcessLookupError:
+            continue  # PostgREST closed that connection in the meantime: pick another
+        return
+    pytest.fail("every PostgREST backend picked was gone before it could be killed")
 
 
 def _kill_and_restart_postgrest(stack: StackHandle) -> None:
