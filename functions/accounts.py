@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions._core import Context, NotFound, Reply, Route, csv_reply, json_reply, route
-from functions._core._errors import PostgrestError
+from functions._core._errors import PostgrestError, ValidationFailed
 from functions._core._models import (
     AccountCreate,
     AccountUpdate,
@@ -110,9 +110,14 @@ async def statement(ctx: Context) -> Reply:
     """CSV for one calendar month (UTC): opening balance, entries oldest first, closing balance."""
     account_id = ctx.uuid_param("account_id")
     month = ctx.query(StatementQuery).month
-    account = await _visible_account(ctx, account_id, "id,account_number,currency")
+    account = await _visible_account(ctx, account_id, "id,account_number,currency,created_at")
     exponent = await _exponent(ctx, account["currency"])
     start, end = _month_bounds(month)
+    opened = datetime.fromisoformat(str(account["created_at"]))
+    if end <= opened:
+        raise ValidationFailed.field(
+            "month", f"must not be before the account was opened ({opened:%Y-%m})"
+        )
     opening = await _balance_before(ctx, account_id, start)
     entries = await _entries_between(ctx, account_id, start, end)
     closing = int(entries[-1]["balance_after"]) if entries else opening

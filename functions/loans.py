@@ -25,7 +25,7 @@ MAX_LOANS_LISTED = 100
 async def apply(ctx: Context) -> Reply:
     request = ctx.body(LoanCreate)
     exponent = await require_currency(ctx.runtime.currencies, request.currency)
-    to_minor(request.principal, exponent, field="principal")
+    to_minor(request.principal, exponent, field="principal", currency=request.currency)
     args = {
         "p_account_id": str(request.account_id),
         "p_principal": request.principal,  # the exact decimal string; PostgREST casts it

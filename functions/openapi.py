@@ -94,8 +94,9 @@ _OPERATIONS: tuple[tuple[Any, ...], ...] = (
     ("post", "/loans/{loan_id}/repayments", "loans",
      "Repay: past-due interest, past-due principal, the current installment, then "
      "prepayment of principal from the last installment (the term shortens); more than "
-     "the payoff amount is refused (422 amount_exceeds_payoff)", "user", "RepaymentCreate",
-     None, 201, "RepaymentPublic", (400, 404, 409, 413, 422), True),
+     "the payoff amount is refused (422 amount_exceeds_payoff); shares the per-user "
+     "money-movement rate limit with transfers (429)", "user", "RepaymentCreate",
+     None, 201, "RepaymentPublic", (400, 404, 409, 413, 422, 429), True),
     ("post", "/loans/{loan_id}/withdraw", "loans",
      "Withdraw a pending application (409 invalid_state otherwise)", "user", None, None,
      200, "LoanPublic", (404, 409), False),
@@ -152,7 +153,9 @@ def _parameters(path: str, query: dict[str, Any] | None, idempotent: bool) -> li
             "idempotency_key_reused.",
         })  # fmt: skip
     found.append({"name": "X-Request-Id", "in": "header", "required": False,
-                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}})  # fmt: skip
+                  "schema": {"type": "string"}, "description": "Echoed in the answer's "
+                  "X-Request-Id when it is 1 to 64 characters of A-Z a-z 0-9 . _ -; any "
+                  "other value is replaced by a new id, never refused."})  # fmt: skip
     return found
 
 

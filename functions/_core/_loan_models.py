@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from ._models import AmountText, CurrencyCode, SignedAmount, TransferPublic
+from ._models import AmountText, CurrencyCode, Id, QueryDate, SignedAmount, TransferPublic
 from ._money import check_amount_text
 
 __all__ = [
@@ -43,11 +43,11 @@ LoanStatus = Literal[
 
 class LoanCreate(BaseModel):
     model_config = _REQUEST
-    account_id: UUID = Field(description="The caller's account the principal is paid into.")
+    account_id: Id = Field(description="The caller's account the principal is paid into.")
     principal: AmountText
     currency: CurrencyCode
     term_months: int = Field(ge=1, le=MAX_TERM_MONTHS, strict=True)
-    product_id: UUID | None = Field(
+    product_id: Id | None = Field(
         default=None, description="Without it, the currency's default loan product."
     )
     purpose: Reason | None = None
@@ -61,7 +61,7 @@ class LoanCreate(BaseModel):
 class RepaymentCreate(BaseModel):
     model_config = _REQUEST
     amount: AmountText
-    from_account_id: UUID = Field(description="The caller's account the repayment comes from.")
+    from_account_id: Id = Field(description="The caller's account the repayment comes from.")
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -78,7 +78,7 @@ class LoanDecision(BaseModel):
 
 class LoanPayoffQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    date: dt.date | None = Field(
+    date: QueryDate | None = Field(
         default=None, description="YYYY-MM-DD; today (the database's date) when omitted."
     )
 

@@ -3,21 +3,33 @@
 Request models (`...Create`, `...Update`) refuse unknown fields and bound every
 field. Amount fields take strings only and are checked for shape here; the
 currency's exponent is checked by the handler, which knows the currency table.
-Public models (`...Public`) describe what the functions answer; handlers build
-those answers as plain dicts for speed, and the unit tests check them against
-these models, which also generate `functions/openapi.json`.
+A refusal names the field and states the rule in words, with an example: where
+a field has a pattern, the pattern is for the OpenAPI document, and a
+before-validator (`words_for`) refuses first so no message shows a regular
+expression. Public models (`...Public`) describe what the functions answer;
+handlers build those answers as plain dicts for speed, and the unit tests check
+them against these models, which also generate `functions/openapi.json`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-from ._money import check_amount_text
+from ._money import AMOUNT_PATTERN, check_amount_text
 
 __all__ = [
     "IDEMPOTENCY_KEY",
@@ -42,8 +54,52 @@ __all__ = [
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,255}$"
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+_CURSOR = re.compile(r"[1-9][0-9]{0,18}")
+# RFC 3339 as the API documents it; pydantic alone would also take "0" (a Unix time).
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def words_for(pattern: re.Pattern[str], message: str) -> Any:
+    """A before-validator that refuses a string not matching `pattern` with `message`.
+
+    The pattern stays in the field's JSON schema for clients and fuzzers; this check
+    runs first so a client reads the rule in words, never the regular expression.
+    Values that are not strings are left to pydantic's own type message.
+    """
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise ValueError(message)
+        return value
+
+    return BeforeValidator(check)
+
+
+# The form path ids must have too (`Context.uuid_param`): no braces, URNs or bare hex.
+_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+Id = Annotated[
+    UUID, words_for(_ID, 'must be a UUID such as "6ba7b810-9dad-11d1-80b4-00c04fd430c8"')
+]
+QueryDate = Annotated[
+    dt.date, words_for(_DATE, 'must be a date as YYYY-MM-DD, such as "2026-01-31"')
+]
+QueryDateTime = Annotated[
+    AwareDatetime,
+    words_for(
+        _DATE_TIME,
+        'must be an RFC 3339 date-time with its offset, such as "2026-01-31T23:59:59Z"',
+    ),
+]
+
 CurrencyCode = Annotated[
-    str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3)
+    str,
+    StringConstraints(strict=True, pattern=r"^[A-Z]{3}$", min_length=3, max_length=3),
+    words_for(_CURRENCY, 'must be a three-letter ISO 4217 code in capitals, such as "USD"'),
 ]
 Nickname = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 Description = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=280)]
@@ -52,7 +108,8 @@ AmountText = Annotated[
     str,
     Field(
         max_length=24,
-        pattern=r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$",
+        # Documented, and checked in words by `check_amount_text` and `to_minor`.
+        json_schema_extra={"pattern": AMOUNT_PATTERN},
         description='A positive decimal string in major units, e.g. "12.34"; '
         "no more decimals than the currency's exponent.",
         examples=["12.34"],
@@ -86,8 +143,8 @@ class _AmountRequest(BaseModel):
 
 class TransferCreate(_AmountRequest):
     model_config = _REQUEST
-    from_account_id: UUID
-    to_account_id: UUID
+    from_account_id: Id
+    to_account_id: Id
     amount: AmountText
     currency: CurrencyCode
     description: Description | None = None
@@ -95,7 +152,7 @@ class TransferCreate(_AmountRequest):
 
 class AdminCashMovement(_AmountRequest):
     model_config = _REQUEST
-    account_id: UUID
+    account_id: Id
     amount: AmountText
     currency: CurrencyCode
     reference: Reference
@@ -104,16 +161,36 @@ class AdminCashMovement(_AmountRequest):
 class TransactionsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(default=50, ge=1, le=100, description="Entries per page.")
-    cursor: str | None = Field(
-        default=None, pattern=r"^[1-9][0-9]{0,18}$", description="`next_cursor` of the last page."
-    )
-    since: AwareDatetime | None = Field(default=None, description="Only entries at or after.")
-    until: AwareDatetime | None = Field(default=None, description="Only entries before.")
+    cursor: Annotated[
+        str | None,
+        Field(pattern=r"^[1-9][0-9]{0,18}$", description="`next_cursor` of the last page."),
+        words_for(_CURSOR, "must be the next_cursor of an earlier page (a positive integer)"),
+    ] = None
+    since: QueryDateTime | None = Field(default=None, description="Only entries at or after.")
+    until: QueryDateTime | None = Field(default=None, description="Only entries before.")
 
 
 class StatementQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])
+    month: str = Field(
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        examples=["2026-01"],
+        description="A calendar month (UTC) that has begun: not after the current month, "
+        "and not before the account was opened.",
+    )
+
+    @field_validator("month", mode="before")
+    @classmethod
+    def _a_month_that_has_begun(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        found = _MONTH.fullmatch(value)
+        if found is None or found[1] == "0000":
+            raise ValueError('must be a calendar month as YYYY-MM, such as "2026-01"')
+        now = datetime.now(UTC)
+        if (int(found[1]), int(found[2])) > (now.year, now.month):
+            raise ValueError(f"must not be after the current month ({now:%Y-%m})")
+        return value
 
 
 class AccountPublic(BaseModel):

@@ -21,32 +21,58 @@ from ._errors import InternalError, ValidationFailed
 __all__ = [
     "AMOUNT_PATTERN",
     "BIGINT_MAX",
+    "MAX_DECIMALS",
+    "TOO_LARGE",
     "CurrencyTable",
     "check_amount_text",
     "format_minor",
     "require_amount",
     "require_currency",
     "to_minor",
+    "too_many_decimals",
 ]
 
 BIGINT_MAX = 2**63 - 1
-AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$"
-_AMOUNT = re.compile(AMOUNT_PATTERN)
-_AMOUNT_HINT = 'a positive decimal string such as "12.34" (no sign, exponent or spaces)'
+# The most decimals any ISO 4217 currency has (CLF, UYW), and the most digits before the
+# point a bigint of minor units can need (a currency with no decimals).
+MAX_DECIMALS = 4
+MAX_WHOLE_DIGITS = 19
+AMOUNT_PATTERN = rf"^(0|[1-9][0-9]{{0,{MAX_WHOLE_DIGITS - 1}}})(\.[0-9]{{1,{MAX_DECIMALS}}})?$"
+_AMOUNT_SHAPE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
+_AMOUNT_EXAMPLE = '"12.34"'
+TOO_LARGE = "is larger than the largest amount the ledger can hold"
 _CURRENCY_MISS_REFRESH_SECONDS = 5.0
 
 
 def check_amount_text(value: object) -> str:
-    """The shape check pydantic runs on every amount field; raises ValueError with the why."""
+    """The shape check pydantic runs on every amount field; raises ValueError with the why.
+
+    One message per kind of mistake, naming the rule in words: the type, the shape,
+    zero, too large. The decimals are left to `to_minor`, which knows the currency and
+    so can say how many it allows (for a repayment, whose currency is the loan's, the
+    database says it).
+    """
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, not a JSON {_json_kind(value)}: {_AMOUNT_HINT}")
-    if not _AMOUNT.fullmatch(value):
-        if re.fullmatch(r"[0-9]{19,}(\.[0-9]+)?", value):
-            raise ValueError("is larger than the largest amount the ledger can hold")
-        raise ValueError(f"must be {_AMOUNT_HINT}")
+        raise ValueError(
+            f"must be a decimal string such as {_AMOUNT_EXAMPLE}, not a JSON {_json_kind(value)}"
+        )
+    found = _AMOUNT_SHAPE.fullmatch(value)
+    if found is None:
+        raise ValueError(
+            f"must be a positive decimal string such as {_AMOUNT_EXAMPLE}: digits with an "
+            "optional point and decimals, no sign, exponent, spaces or leading zeros"
+        )
+    if len(found[1]) > MAX_WHOLE_DIGITS:
+        raise ValueError(TOO_LARGE)
     if set(value) <= {"0", "."}:
         raise ValueError("must be greater than zero")
     return value
+
+
+def too_many_decimals(currency: str | None, places: int) -> str:
+    """The one wording for an amount with more decimals than its currency allows."""
+    allowed = "none" if places == 0 else f"at most {places}"
+    return f"has more decimals than {currency or 'its currency'} allows ({allowed})"
 
 
 def _json_kind(value: object) -> str:
@@ -57,15 +83,16 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else type(value).__name__.replace("dict", "object")
 
 
-def to_minor(text: str, exponent: int, *, field: str = "amount") -> int:
+def to_minor(
+    text: str, exponent: int, *, field: str = "amount", currency: str | None = None
+) -> int:
     """Minor units of a shape-checked amount, refusing extra decimals and bigint overflow."""
     whole, _, fraction = text.partition(".")
     if len(fraction) > exponent:
-        places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
-        raise ValidationFailed.field(field, f"this currency allows {places}")
+        raise ValidationFailed.field(field, too_many_decimals(currency, exponent))
     minor: int = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
     if minor > BIGINT_MAX:
-        raise ValidationFailed.field(field, "is larger than the largest amount the ledger can hold")
+        raise ValidationFailed.field(field, TOO_LARGE)
     return minor
 
 
@@ -138,7 +165,7 @@ class CurrencyTable:
 
 async def require_amount(currencies: CurrencyTable, text: str, code: str) -> int:
     """Minor units of `text` in currency `code`; 422 naming the field that is wrong."""
-    return to_minor(text, await require_currency(currencies, code))
+    return to_minor(text, await require_currency(currencies, code), currency=code)
 
 
 async def require_currency(currencies: CurrencyTable, code: str) -> int:

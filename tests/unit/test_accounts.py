@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -213,12 +214,18 @@ def test_transaction_paging_parameters_are_bounded(client: FunctionClient) -> No
         assert error_of(response)["details"][0]["field"] == field
 
 
+OPENED = "2025-06-15T10:11:12.123456+00:00"
+
+
+def statement_account(currency: str) -> dict[str, str]:
+    return {"id": ACCOUNT_ID, "account_number": "LB-0001", "currency": currency,
+            "created_at": OPENED}  # fmt: skip
+
+
 def test_a_statement_is_csv_with_opening_entries_and_closing_balance(
     client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
-    upstream.get(f"{REST}/accounts").respond(
-        json=[{"id": ACCOUNT_ID, "account_number": "LB-0001", "currency": "USD"}]
-    )
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
     upstream.get(f"{REST}/entries", params={"limit": "1"}).respond(json=[{"balance_after": 5000}])
     month = upstream.get(f"{REST}/entries", params={"order": "id.asc"}).respond(
         json=[
@@ -246,9 +253,7 @@ def test_a_statement_is_csv_with_opening_entries_and_closing_balance(
 def test_a_statement_of_a_quiet_month_opens_and_closes_at_zero(
     client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
-    upstream.get(f"{REST}/accounts").respond(
-        json=[{"id": ACCOUNT_ID, "account_number": "LB-0001", "currency": "JPY"}]
-    )
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("JPY")])
     upstream.get(f"{REST}/entries").respond(json=[])
     response = client.get(f"/accounts/{ACCOUNT_ID}/statement?month=2026-03", headers=auth())
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
@@ -263,14 +268,74 @@ def test_a_statement_needs_a_valid_month(client: FunctionClient) -> None:
         assert error_of(response)["details"][0]["field"] == "month"
 
 
+@pytest.mark.parametrize("month", ["0000-01", "9999-12"])
+def test_a_statement_month_the_calendar_cannot_bound_is_a_422_not_a_500(
+    client: FunctionClient, upstream: respx.MockRouter, month: str
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    upstream.get(f"{REST}/entries").respond(json=[])
+    response = client.get(f"/accounts/{ACCOUNT_ID}/statement?month={month}", headers=auth())
+    assert response.status_code == 422
+    assert error_of(response)["details"][0]["field"] == "month"
+
+
+def test_a_statement_for_a_month_that_has_not_begun_is_refused(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    upstream.get(f"{REST}/entries").respond(json=[])
+    now = datetime.now(UTC)
+    following = f"{now.year + now.month // 12:04d}-{now.month % 12 + 1:02d}"
+    response = client.get(f"/accounts/{ACCOUNT_ID}/statement?month={following}", headers=auth())
+    assert response.status_code == 422
+    assert error_of(response)["details"] == [
+        {"field": "month", "message": f"must not be after the current month ({now:%Y-%m})"}
+    ]
+
+
+def test_a_statement_for_a_month_before_the_account_was_opened_is_refused(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    entries = upstream.get(f"{REST}/entries").respond(json=[])
+    before = client.get(f"/accounts/{ACCOUNT_ID}/statement?month=2025-05", headers=auth())
+    assert before.status_code == 422
+    assert error_of(before)["details"] == [
+        {"field": "month", "message": "must not be before the account was opened (2025-06)"}
+    ]
+    assert not entries.called
+    opening_month = client.get(f"/accounts/{ACCOUNT_ID}/statement?month=2025-06", headers=auth())
+    assert opening_month.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [
+        (f"/accounts/{ACCOUNT_ID}/statement?month=26-01", "month", None),
+        (f"/accounts/{ACCOUNT_ID}/transactions?cursor=-1", "cursor", None),
+        ("/accounts", "currency", {"currency": "usd", "kind": "checking"}),
+    ],
+)
+def test_a_validation_message_states_the_rule_in_words_not_as_a_regular_expression(
+    client: FunctionClient, path: str, field: str, body: dict[str, str] | None
+) -> None:
+    if body is None:
+        response = client.get(path, headers=auth())
+    else:
+        response = client.post(path, headers=auth(), json=body)
+    assert response.status_code == 422
+    [problem] = error_of(response)["details"]
+    assert problem["field"] == field
+    assert not set(problem["message"]) & set("^$[]{}\\"), problem["message"]
+    assert "pattern" not in problem["message"]
+
+
 def test_a_statement_with_too_many_entries_is_refused(
     client: FunctionClient, upstream: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STATEMENT_MAX_ROWS", "2")
     reset_runtime()
-    upstream.get(f"{REST}/accounts").respond(
-        json=[{"id": ACCOUNT_ID, "account_number": "LB-0001", "currency": "USD"}]
-    )
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
     upstream.get(f"{REST}/entries", params={"limit": "1"}).respond(json=[])
     upstream.get(f"{REST}/entries", params={"limit": "3"}).respond(
         json=[entry_row(1), entry_row(2), entry_row(3)]
@@ -295,3 +360,19 @@ def test_an_admin_lists_only_their_own_accounts(
     route = upstream.get(f"{REST}/accounts").mock(return_value=httpx.Response(200, json=[]))
     client.get("/accounts", headers=auth(hs256_token(app_metadata={"role": "admin"})))
     assert route.calls.last.request.url.params["owner_id"] == f"eq.{USER_ID}"
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+@pytest.mark.parametrize("value", ["0", "1700000000", "2026-01-01"])
+def test_transaction_bounds_are_rfc_3339_date_times_not_unix_times(
+    client: FunctionClient, upstream: respx.MockRouter, field: str, value: str
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    entries = upstream.get(f"{REST}/entries").respond(json=[])
+    path = f"/accounts/{ACCOUNT_ID}/transactions?{field}={value}"
+    response = client.get(path, headers=auth())
+    assert response.status_code == 422
+    [problem] = error_of(response)["details"]
+    assert problem["field"] == field
+    assert problem["message"].startswith("must be an RFC 3339 date-time with its offset")
+    assert not entries.called

@@ -419,7 +419,7 @@ def test_a_payoff_quote_without_a_date_lets_the_database_use_today(
     assert json.loads(route.calls.last.request.content) == {"p_loan_id": LOAN_ID}
 
 
-@pytest.mark.parametrize("value", ["2027-13-01", "tomorrow", "2027-02-30"])
+@pytest.mark.parametrize("value", ["2027-13-01", "tomorrow", "2027-02-30", "0", "1800000000"])
 def test_a_payoff_quote_for_a_malformed_date_is_refused(
     client: FunctionClient, upstream: respx.MockRouter, value: str
 ) -> None:

@@ -56,3 +56,19 @@ def test_request_models_refuse_extra_fields_and_bound_every_string() -> None:
             for option in options:
                 if option.get("type") == "string" and option.get("format") != "uuid":
                     assert "maxLength" in option or "enum" in option, (model.__name__, name)
+
+
+def test_the_document_accepts_any_request_id_because_a_malformed_one_is_replaced() -> None:
+    # The functions never refuse an X-Request-Id (a malformed one is replaced by a new id),
+    # so a pattern here would promise a 4xx the API never gives.
+    document = openapi.build_document()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "X-Request-Id":
+                    assert "pattern" not in parameter["schema"], (method, path)
+
+
+def test_repayments_document_the_rate_limit_they_share_with_transfers() -> None:
+    operation = openapi.build_document()["paths"]["/loans/{loan_id}/repayments"]["post"]
+    assert "Retry-After" in operation["responses"]["429"]["headers"]

@@ -120,14 +120,18 @@ AMOUNT_MATRIX = [
     ("0", "USD", "greater than zero"),
     ("0.00", "USD", "greater than zero"),
     ("-1", "USD", "positive decimal string"),
-    ("1.001", "USD", "at most 2 decimals"),
-    ("1.5", "JPY", "no decimals"),
+    ("1.001", "USD", "has more decimals than USD allows (at most 2)"),
+    ("1.00001", "USD", "has more decimals than USD allows (at most 2)"),
+    ("1.5", "JPY", "has more decimals than JPY allows (none)"),
+    ("1.00001", "KWD", "has more decimals than KWD allows (at most 3)"),
     ("1e3", "USD", "positive decimal string"),
     ("NaN", "USD", "positive decimal string"),
     ("Infinity", "USD", "positive decimal string"),
     (" 1", "USD", "positive decimal string"),
     ("01", "USD", "positive decimal string"),
     ("9223372036854775808", "JPY", "larger than the largest amount"),
+    ("12345678901234567890", "JPY", "larger than the largest amount"),
+    ("92233720368547758.08", "USD", "larger than the largest amount"),
     ("99999999999999999.99", "USD", "larger than the largest amount"),
     (1000, "USD", "not a JSON number"),
     (12.5, "USD", "not a JSON number"),
@@ -152,7 +156,15 @@ def test_an_invalid_amount_is_refused_with_a_message_for_the_amount_field(
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency"), [("0.01", "USD"), ("1", "JPY"), ("1.234", "KWD"), ("100000", "USD")]
+    ("amount", "currency"),
+    [
+        ("0.01", "USD"),
+        ("1", "JPY"),
+        ("1.234", "KWD"),
+        ("100000", "USD"),
+        ("9223372036854775807", "JPY"),
+        ("92233720368547758.07", "USD"),
+    ],
 )
 def test_amounts_within_the_currency_exponent_are_accepted(
     client: FunctionClient, upstream: respx.MockRouter, amount: str, currency: str
@@ -192,3 +204,28 @@ def test_a_transfer_the_caller_is_not_party_to_is_not_found(
     upstream.get(f"{REST}/transfers").respond(json=[])
     response = client.get(f"/transfers/{TRANSFER_ID}", headers=auth())
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x",
+        "33333333333343338333333333333333",
+        f"urn:uuid:{OTHER_ACCOUNT_ID}",
+        f"{{{OTHER_ACCOUNT_ID}}}",
+    ],
+)
+def test_an_id_in_a_body_is_a_dashed_uuid_like_an_id_in_a_path(
+    client: FunctionClient, upstream: respx.MockRouter, value: str
+) -> None:
+    route = upstream.post(f"{REST}/rpc/transfer_funds")
+    body = transfer_body(to_account_id=value)
+    response = client.post("/transfers", headers=money_headers(), json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"] == [
+        {
+            "field": "to_account_id",
+            "message": 'must be a UUID such as "6ba7b810-9dad-11d1-80b4-00c04fd430c8"',
+        }
+    ]
+    assert not route.called
