@@ -32,6 +32,7 @@ import httpx
 import psycopg
 import pytest
 
+from scripts.localstack import postgrest, processes
 from tests.conftest import ROOT, StackHandle, stack_module
 
 pytestmark = pytest.mark.integration
@@ -183,8 +184,8 @@ def _kill_and_restart_postgrest(stack: StackHandle) -> None:
     pid = int(pidfile.read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
     # Reap the killed child and forget its pidfile, then start it the way the stack does.
-    stack_module._stop_pid(pidfile, "postgrest")
-    stack_module._start_postgrest(stack.config)
+    processes.stop_pid(pidfile, "postgrest")
+    postgrest.start(stack.config)
 
 
 def _under_fault(stack: StackHandle, load: Load, fault: Callable[[StackHandle], None]) -> None:
