@@ -1,3 +1,4 @@
+-- @@ migration header 20261123000200_accounts.sql
 -- Accounts: customers' checking and savings accounts and the bank's own system
 -- accounts, one cash account per currency.
 --
@@ -17,6 +18,7 @@
 -- Account numbers are ten digits: an eight-digit serial from a sequence and
 -- two ISO 7064 MOD 97-10 check digits (as in IBAN), so the whole number mod
 -- 97 is 1 and a mistyped digit or swapped pair is caught.
+-- @@ end header
 
 create sequence private.account_number_seq as bigint start with 10000001 maxvalue 99999999;
 
@@ -49,6 +51,8 @@ create table public.accounts (
   nickname text check (char_length(nickname) <= 64),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  -- staff opt an account into deferred credits: see 40_transfers.sql.
+  deferred_credits boolean not null default false,
   constraint accounts_owner_matches_kind check (
     (kind = 'system') = (owner_id is null)
     and (kind = 'system') = (system_purpose is not null)
@@ -60,17 +64,20 @@ create table public.accounts (
 
 comment on column public.accounts.balance is
   'Minor units. Equals the sum of the account''s entries; changed only by the ledger''s posting function.';
+
 comment on column public.accounts.version is
   'The number of entries posted to the account; entries carry 1..version.';
 
 -- The policies filter on owner_id; the system account lookup on (currency, purpose).
 create index accounts_owner_id_idx on public.accounts (owner_id);
+
 create unique index accounts_system_purpose_key
   on public.accounts (currency, system_purpose) where kind = 'system';
 
 alter table public.accounts enable row level security;
 
 revoke all on table public.accounts from anon, authenticated, service_role;
+
 grant select on table public.accounts to authenticated, service_role;
 
 create policy "Owners can read their accounts and admins every account"
@@ -114,7 +121,113 @@ create trigger currencies_create_cash_account
   after insert on public.currencies
   for each row execute function private.create_cash_account_for_currency();
 
-insert into public.accounts (kind, system_purpose, currency, nickname)
-select 'system', 'cash', code, code || ' cash'
-  from public.currencies
- order by code;
+
+-- @@ migration header 20261123000450_account_rpcs.sql
+-- open_account and rename_account: what a customer may do to their accounts.
+--
+-- Why functions: customers hold no insert or update grant on accounts, so
+-- PostgREST can never write a balance, an owner or a status for them. These
+-- security definer functions (in `private`, behind invoker wrappers in
+-- `public`) write exactly the columns a customer may choose: the currency and
+-- kind of a new account, and a nickname.
+-- @@ end header
+
+create function private.open_account(p_currency text, p_kind text, p_nickname text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller uuid := auth.uid();
+  v_account public.accounts;
+begin
+  if v_caller is null then
+    raise exception using errcode = 'BK010', message = 'open_account needs a signed-in user';
+  end if;
+  if p_kind is null or p_kind not in ('checking', 'savings') then
+    perform private.raise_invalid('p_kind', format('kind (%s) must be checking or savings', p_kind));
+  end if;
+  if not exists (select from public.currencies where code = p_currency) then
+    perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
+  end if;
+  if char_length(p_nickname) > 64 then
+    perform private.raise_invalid('p_nickname', 'nickname must be at most 64 characters');
+  end if;
+  -- A limit on everything: twenty open accounts per customer.
+  if (select count(*) from public.accounts where owner_id = v_caller and status <> 'closed') >= 20 then
+    raise exception using errcode = 'BK007',
+      message = format('user (id=%s) already has 20 open accounts', v_caller);
+  end if;
+
+  insert into public.accounts (owner_id, kind, currency, nickname)
+  values (v_caller, p_kind, p_currency, p_nickname)
+  returning * into v_account;
+  return to_jsonb(v_account);
+end;
+$$;
+
+create function private.rename_account(p_account_id uuid, p_nickname text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller uuid := auth.uid();
+  v_account public.accounts;
+begin
+  if char_length(p_nickname) > 64 then
+    perform private.raise_invalid('p_nickname', 'nickname must be at most 64 characters');
+  end if;
+  update public.accounts
+     set nickname = p_nickname
+   where id = p_account_id and owner_id = v_caller
+  returning * into v_account;
+  if v_account.id is null then
+    raise exception using errcode = 'BK005',
+      message = format('account (id=%s) not found', p_account_id);
+  end if;
+  return to_jsonb(v_account);
+end;
+$$;
+
+revoke execute on function
+  private.open_account(text, text, text),
+  private.rename_account(uuid, text)
+from public;
+
+grant execute on function
+  private.open_account(text, text, text),
+  private.rename_account(uuid, text)
+to authenticated;
+
+create function public.open_account(p_currency text, p_kind text, p_nickname text default null)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.open_account(p_currency, p_kind, p_nickname)
+$$;
+
+create function public.rename_account(p_account_id uuid, p_nickname text)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.rename_account(p_account_id, p_nickname)
+$$;
+
+revoke execute on function
+  public.open_account(text, text, text),
+  public.rename_account(uuid, text)
+from public, anon, authenticated, service_role;
+
+grant execute on function
+  public.open_account(text, text, text),
+  public.rename_account(uuid, text)
+to authenticated;

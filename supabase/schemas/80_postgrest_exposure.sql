@@ -1,3 +1,4 @@
+-- @@ migration header 20261203000500_postgrest_exposure.sql
 -- Direct PostgREST shows no more than the functions.
 --
 -- Why: a customer holding the anon key can skip the functions and call
@@ -26,8 +27,10 @@
 -- with that HTTP status. The anon key and the service_role key carry no
 -- `aud` and keep working: the audience is checked for the `authenticated`
 -- role, the only one a user's token has.
+-- @@ end header
 
 revoke select on table public.transfers from authenticated;
+
 grant select (id, kind, from_account_id, to_account_id, amount, currency, description, status,
               created_at)
   on table public.transfers to authenticated;
@@ -61,8 +64,8 @@ end;
 $$;
 
 revoke execute on function private.check_request() from public;
+
 grant usage on schema private to anon;
+
 grant execute on function private.check_request() to anon, authenticated, service_role;
 
-alter role authenticator set pgrst.db_pre_request = 'private.check_request';
-notify pgrst, 'reload config';

@@ -1,3 +1,4 @@
+-- @@ migration header 20261123001300_loan_close_of_business.sql
 -- Daily close of business for loans: marks overdue installments and loans.
 --
 -- Why a function keyed by business date: the job may run twice (a retry, an
@@ -22,6 +23,7 @@
 --   );
 --
 -- pg_cron runs it as `postgres`. Locally, the tests call it with a given date.
+-- @@ end header
 
 create table loans_private.close_of_business_runs (
   business_date date primary key,
@@ -98,7 +100,9 @@ begin
 end;
 $$;
 
-create function public.loans_close_of_business(p_business_date date)
+create or replace function public.loans_close_of_business(
+  p_business_date date default private.business_date()
+)
 returns jsonb
 language sql
 security invoker
@@ -108,9 +112,26 @@ as $$
 $$;
 
 comment on function public.loans_close_of_business(date) is
-  'Marks overdue installments and loans for a business date; a rerun of a date changes nothing. service_role and postgres only.';
+  'Marks overdue installments and loans for a business date (default: today in the bank''s timezone); '
+  'a rerun of a date changes nothing. service_role and postgres only. '
+  'pg_cron: select cron.schedule(''loans-close-of-business'', ''5 0 * * *'', '
+  '$$select public.loans_close_of_business()$$)';
 
 revoke execute on function loans_private.loans_close_of_business(date) from public, anon, authenticated;
+
 revoke execute on function public.loans_close_of_business(date) from public, anon, authenticated;
+
 grant execute on function loans_private.loans_close_of_business(date) to service_role;
+
 grant execute on function public.loans_close_of_business(date) to service_role;
+
+create trigger close_of_business_runs_come_from_the_run
+  before insert or update or delete on loans_private.close_of_business_runs
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('close of business runs are written only by the run');
+
+create trigger close_of_business_runs_cannot_be_truncated
+  before truncate on loans_private.close_of_business_runs
+  for each statement execute function private.refuse_change('close of business runs are kept');
+
+-- Rate-limit counters: only the money-moving functions count.

@@ -1,3 +1,4 @@
+-- @@ migration header 20261123000100_currencies_profiles.sql
 -- Currencies, profiles and the private schema the ledger's internals live in.
 --
 -- Why: every amount in the ledger is an integer of minor units, so the
@@ -11,10 +12,8 @@
 -- thin `security invoker` functions in `public`. Roles that call those
 -- wrappers need `usage` on it; nobody can reach it over HTTP, because
 -- PostgREST refuses any schema outside its `db-schemas`.
+-- @@ end header
 
-create schema if not exists private;
-revoke all on schema private from public;
-grant usage on schema private to authenticated, service_role;
 
 -- Roles come from app_metadata only: users can edit their own user_metadata.
 -- Stable and tiny so policies can call it as `(select private.is_admin())`,
@@ -46,6 +45,7 @@ as $$
 $$;
 
 revoke execute on function private.is_admin(), private.is_staff() from public;
+
 grant execute on function private.is_admin(), private.is_staff() to authenticated, service_role;
 
 -- Currencies ------------------------------------------------------------------
@@ -64,6 +64,7 @@ create table public.currencies (
 alter table public.currencies enable row level security;
 
 revoke all on table public.currencies from anon, authenticated, service_role;
+
 grant select on table public.currencies to anon, authenticated, service_role;
 
 create policy "Visitors can read currencies"
@@ -74,14 +75,6 @@ create policy "Signed-in users can read currencies"
   on public.currencies for select to authenticated
   using (true);
 
-insert into public.currencies
-  (code, exponent, name, max_transfer_minor, daily_outgoing_limit_minor, transfers_per_minute)
-values
-  ('USD', 2, 'US Dollar',        100000000,  500000000, 600),
-  ('EUR', 2, 'Euro',             100000000,  500000000, 600),
-  ('GBP', 2, 'Pound Sterling',   100000000,  500000000, 600),
-  ('JPY', 0, 'Yen',              100000000,  500000000, 600),
-  ('KWD', 3, 'Kuwaiti Dinar',    300000000, 1500000000, 600);
 
 -- Profiles --------------------------------------------------------------------
 -- One per auth.users row, made by Supabase Auth's insert through the trigger
@@ -95,6 +88,7 @@ create table public.profiles (
 alter table public.profiles enable row level security;
 
 revoke all on table public.profiles from anon, authenticated, service_role;
+
 grant select on table public.profiles to authenticated, service_role;
 
 create policy "Users can read their own profile and admins every profile"
@@ -119,6 +113,3 @@ $$;
 
 revoke execute on function private.create_profile_for_new_user() from public;
 
-create trigger on_auth_user_created
-  after insert on auth.users
-  for each row execute function private.create_profile_for_new_user();

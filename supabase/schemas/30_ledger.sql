@@ -1,3 +1,4 @@
+-- @@ migration header 20261123000300_ledger.sql
 -- The ledger proper: transfers, their entries, idempotency records and the
 -- per-user transfer counters, plus the one function that writes postings.
 --
@@ -24,10 +25,12 @@
 -- purpose: the record is claimed (inserted) before the transfer exists, and a
 -- deferred constraint would cost every transfer a commit-time check;
 -- sql/checks/06 verifies the link instead.
+-- @@ end header
 
 create table public.transfers (
   id uuid primary key default gen_random_uuid(),
-  kind text not null check (kind in ('transfer', 'deposit', 'withdrawal')),
+  kind text not null check (kind in ('transfer', 'deposit', 'withdrawal',
+                                     'loan_disbursement', 'loan_repayment', 'loan_write_off')),
   from_account_id uuid not null references public.accounts (id),
   to_account_id uuid not null references public.accounts (id),
   amount bigint not null check (amount > 0),
@@ -44,11 +47,13 @@ create table public.transfers (
 
 -- The policies filter on both sides.
 create index transfers_from_account_id_idx on public.transfers (from_account_id);
+
 create index transfers_to_account_id_idx on public.transfers (to_account_id);
 
 alter table public.transfers enable row level security;
 
 revoke all on table public.transfers from anon, authenticated, service_role;
+
 grant select on table public.transfers to authenticated, service_role;
 
 create policy "Parties can read their transfers and admins every transfer"
@@ -75,11 +80,13 @@ create table public.entries (
 
 -- Keyset paging per account (order=id.desc) and the policy's account_id filter.
 create index entries_account_id_id_idx on public.entries (account_id, id);
+
 create index entries_transfer_id_idx on public.entries (transfer_id);
 
 alter table public.entries enable row level security;
 
 revoke all on table public.entries from anon, authenticated, service_role;
+
 grant select on table public.entries to authenticated, service_role;
 
 create policy "Owners can read their accounts' entries and admins every entry"
@@ -106,6 +113,7 @@ create table public.idempotency_records (
 alter table public.idempotency_records enable row level security;
 
 revoke all on table public.idempotency_records from anon, authenticated, service_role;
+
 grant select on table public.idempotency_records to authenticated, service_role;
 
 create policy "Callers can read their idempotency records, admins all of them"
@@ -126,6 +134,7 @@ create table public.transfer_limits (
 alter table public.transfer_limits enable row level security;
 
 revoke all on table public.transfer_limits from anon, authenticated, service_role;
+
 grant select on table public.transfer_limits to authenticated, service_role;
 
 create policy "Users can read their transfer limits and admins everyone's"
@@ -188,14 +197,14 @@ begin
 end;
 $$;
 
--- The one place that writes the ledger. The caller has already claimed the
--- idempotency key, locked both accounts (`for no key update`, in id order),
--- and checked every rule, so this cannot fail on a business rule: it updates
--- both balances and versions in one statement, inserts the transfer and its
--- two entries, and returns the transfer row. `ledger.posting` is on only
--- around these writes; the guard triggers let balances change and entries be
--- inserted only while it is on.
-create function private.post_transfer(
+-- Posting ----------------------------------------------------------------------
+
+-- As before (the caller has locked both rows and checked every rule), in one
+-- statement; and a debited deferred account is settled first, so its entries
+-- keep their order even for callers that do not settle themselves (the loan
+-- functions: their funds check sees the balance before the settle, which can
+-- only refuse, never overdraw).
+create or replace function private.post_transfer(
   p_transfer_id uuid,
   p_kind text,
   p_from public.accounts,
@@ -211,33 +220,34 @@ set search_path = ''
 as $$
 declare
   v_transfer public.transfers;
-  v_posting text;
 begin
-  v_posting := set_config('ledger.posting', 'on', true);
-
-  update public.accounts
-     set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
-         version = version + 1,
-         updated_at = now()
-   where id in (p_from.id, p_to.id);
-
+  if p_from.deferred_credits then
+    p_from := private.settle_account(p_from);
+  end if;
+  perform set_config('ledger.posting', 'on', true);
+  with balances as (
+    update public.accounts
+       set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
+           version = version + 1,
+           updated_at = now()
+     where id in (p_from.id, p_to.id)
+  ), posted as (
+    insert into public.entries
+      (transfer_id, account_id, amount, balance_after, account_version, description,
+       counterparty_account_id)
+    values
+      (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
+       p_from.version + 1, p_description, p_to.id),
+      (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
+       p_to.version + 1, p_description, p_from.id)
+  )
   insert into public.transfers
     (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
   values
     (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
      p_initiated_by)
   returning * into v_transfer;
-
-  insert into public.entries
-    (transfer_id, account_id, amount, balance_after, account_version, description,
-     counterparty_account_id)
-  values
-    (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
-     p_from.version + 1, p_description, p_to.id),
-    (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
-     p_to.version + 1, p_description, p_from.id);
-
-  v_posting := set_config('ledger.posting', 'off', true);
+  perform set_config('ledger.posting', 'off', true);
   return v_transfer;
 end;
 $$;

@@ -1,3 +1,4 @@
+-- @@ migration header 20261123001200_loan_functions.sql
 -- The loan RPCs: apply, withdraw, approve (disburse), reject, repay, payoff
 -- quote and write-off.
 --
@@ -49,7 +50,7 @@
 -- dropped. More than the payoff amount is refused with BK012.
 
 -- Helpers ---------------------------------------------------------------------
-
+-- @@ end header
 
 -- Staff: an admin's token, the service_role key or the dashboard, as the
 -- ledger decides (private.is_staff).
@@ -210,8 +211,7 @@ as $$
     else 422 end)::smallint
 $$;
 
--- Apply -----------------------------------------------------------------------
-create function loans_private.loan_apply(
+create or replace function loans_private.loan_apply(
   p_account_id uuid,
   p_principal numeric,
   p_currency text,
@@ -301,7 +301,7 @@ begin
          case when s.principal = 0 and s.interest = 0 then 'paid' else 'pending' end
   from loans_private.amortization_schedule(
          v_principal, v_product.annual_rate_bps, p_term_months, v_product.amortization_method,
-         current_date) as s;
+         private.business_date()) as s;
   perform loans_private.leave_internal();
 
   return loans_private.loan_json(v_loan_id);
@@ -346,8 +346,7 @@ begin
 end;
 $$;
 
--- Approve: disburse ----------------------------------------------------------
-create function loans_private.admin_loan_approve(p_loan_id uuid)
+create or replace function loans_private.admin_loan_approve(p_loan_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -378,14 +377,14 @@ begin
   perform loans_private.enter_internal();
   update public.loans
   set status = 'active',
-      disbursed_on = current_date,
+      disbursed_on = private.business_date(),
       disbursement_transfer_id = v_transfer_id,
       outstanding_principal = principal,
       decided_by = auth.uid(),
       decided_at = now()
   where id = p_loan_id;
   update public.loan_installments
-  set due_date = (current_date + make_interval(months => number))::date
+  set due_date = (private.business_date() + make_interval(months => number))::date
   where loan_id = p_loan_id;
   perform loans_private.leave_internal();
 
@@ -631,9 +630,7 @@ begin
 end;
 $$;
 
--- The repayment itself, raising a business error (BK0xx) when refused; the
--- caller stores refusals under the idempotency key.
-create function loans_private.repay_once(
+create or replace function loans_private.repay_once(
   p_uid uuid,
   p_loan_id uuid,
   p_amount numeric,
@@ -646,7 +643,7 @@ set search_path = ''
 as $$
 declare
   v_loan public.loans := loans_private.lock_loan(p_loan_id, p_uid);
-  v_date date := current_date;
+  v_date date := private.business_date();
   v_amount bigint;
   v_payoff record;
   v_account public.accounts;
@@ -742,7 +739,7 @@ begin
 end;
 $$;
 
-create function loans_private.loan_repay(
+create or replace function loans_private.loan_repay(
   p_loan_id uuid,
   p_amount numeric,
   p_from_account_id uuid,
@@ -784,6 +781,13 @@ begin
     where r.transfer_id = v_record.transfer_id;
     return v_reply || '{"replayed": true}'::jsonb;
   end if;
+
+  -- The per-user money-movement rate limit transfers use; raised (BK008),
+  -- so a rate-limited repayment rolls back its claim and never happened.
+  perform private.count_money_movement(v_uid, coalesce(
+    (select l.currency from public.loans as l where l.id = p_loan_id and l.borrower_id = v_uid),
+    (select a.currency from public.accounts as a
+      where a.id = p_from_account_id and a.owner_id = v_uid)));
 
   begin
     v_reply := loans_private.repay_once(v_uid, p_loan_id, p_amount, p_from_account_id, v_transfer_id);
@@ -888,7 +892,9 @@ as $$
   select loans_private.loan_repay(p_loan_id, p_amount, p_from_account_id, p_idempotency_key)
 $$;
 
-create function public.loan_payoff_quote(p_loan_id uuid, p_date date default current_date)
+create or replace function public.loan_payoff_quote(
+  p_loan_id uuid, p_date date default private.business_date()
+)
 returns jsonb
 language sql
 stable
@@ -929,7 +935,8 @@ $$;
 -- Nothing in loans_private is callable by default; the API roles may run the
 -- entry points (which check the caller themselves) and the helpers RLS uses.
 revoke all on all functions in schema loans_private from public, anon, authenticated, service_role;
-grant usage on schema loans_private to authenticated, service_role;
+
+
 grant execute on function
   loans_private.loan_apply(uuid, numeric, text, integer, uuid, text),
   loans_private.loan_withdraw(uuid),
@@ -949,6 +956,7 @@ revoke execute on function
   public.admin_loan_reject(uuid, text),
   public.admin_loan_write_off(uuid, text)
   from public, anon;
+
 grant execute on function
   public.loan_apply(uuid, numeric, text, integer, uuid, text),
   public.loan_withdraw(uuid),
@@ -958,3 +966,91 @@ grant execute on function
   public.admin_loan_reject(uuid, text),
   public.admin_loan_write_off(uuid, text)
   to authenticated, service_role;
+
+-- @@ migration header 20261123001400_loan_postings_settle_deferred_credits.sql
+
+-- @@ end header
+
+revoke execute on function
+  loans_private.post_transfer(text, uuid, uuid, bigint, text, text, uuid)
+from public, anon, authenticated, service_role;
+
+-- @@ migration header 20261123001500_loan_application_limits.sql
+-- Limits on loan applications, per borrower.
+--
+-- Why: loan_apply writes a loan and up to 480 installments per call and,
+-- unlike transfer_funds and loan_repay, moves no money, so neither funds nor
+-- the per-currency transfer limits bound how fast one customer (or a stolen
+-- token) fills public.loans, public.loan_installments and the staff's review
+-- queue. Two limits:
+--   * at most 5 applications pending at once (a decision or a withdrawal
+--     frees a slot): BK007 limit_exceeded (422), details
+--     'max_pending_applications';
+--   * at most 20 applications in any 24 hours, whatever became of them (so
+--     apply-then-withdraw cannot loop): BK008 rate_limited (429), details the
+--     seconds until the oldest of them leaves the window, which the functions
+--     send as Retry-After.
+-- Enforced by a trigger on insert into public.loans, so it holds for every
+-- path that creates a loan. The borrower's profile row is locked first
+-- (`for no key update`, which foreign-key checks do not wait for), so two
+-- concurrent applications of one borrower are counted one after the other
+-- and cannot both take the last slot.
+-- @@ end header
+
+create function loans_private.limit_applications()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  c_max_pending constant integer := 5;
+  c_max_per_day constant integer := 20;
+  v_pending integer;
+  v_recent integer;
+  v_oldest_recent timestamptz;
+begin
+  perform 1 from public.profiles where id = new.borrower_id for no key update;
+  select count(*) filter (where status = 'pending'),
+         count(*) filter (where created_at > now() - interval '24 hours'),
+         min(created_at) filter (where created_at > now() - interval '24 hours')
+    into v_pending, v_recent, v_oldest_recent
+    from public.loans
+   where borrower_id = new.borrower_id;
+  if v_pending >= c_max_pending then
+    raise exception using
+      errcode = 'BK007',
+      message = format('at most %s loan applications can be pending at once; '
+                       'withdraw one or wait for a decision', c_max_pending),
+      detail = 'max_pending_applications';
+  end if;
+  if v_recent >= c_max_per_day then
+    raise exception using
+      errcode = 'BK008',
+      message = format('at most %s loan applications in 24 hours', c_max_per_day),
+      detail = greatest(1, ceil(extract(epoch from
+                 v_oldest_recent + interval '24 hours' - clock_timestamp())))::text;
+  end if;
+  return new;
+end;
+$$;
+
+revoke execute on function loans_private.limit_applications() from public;
+
+create trigger loans_limit_applications
+  before insert on public.loans
+  for each row execute function loans_private.limit_applications();
+
+create trigger loan_repayments_come_from_loan_functions
+  before insert or update or delete on loans_private.loan_repayments
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('loan repayments are written only by loan_repay');
+
+create trigger loan_repayments_are_kept
+  before delete on loans_private.loan_repayments
+  for each row execute function private.refuse_change('loan repayments are kept for replays');
+
+create trigger loan_repayments_cannot_be_truncated
+  before truncate on loans_private.loan_repayments
+  for each statement execute function private.refuse_change('loan repayments are kept for replays');
+

@@ -1,3 +1,4 @@
+-- @@ migration header 20261123000500_admin.sql
 -- Staff functions: cash deposits and withdrawals, freezing and unfreezing.
 --
 -- Why: staff move cash in and out of customer accounts against the bank's
@@ -11,6 +12,7 @@
 --
 -- Idempotency records of callers without a user (service_role, dashboard)
 -- share the nil uuid as caller: one namespace for "the bank".
+-- @@ end header
 
 create function private.require_staff(p_action text)
 returns void
@@ -26,8 +28,19 @@ begin
 end;
 $$;
 
--- A deposit (system cash -> customer) or a withdrawal (customer -> system cash).
-create function private.move_cash(
+-- Staff cash movements refuse an amount that would overflow a balance.
+--
+-- Why: an amount like 92233720368547758.07 USD is 2^63 - 1 cents, a valid
+-- bigint, so admin_deposit accepted it and then overflowed the bank's cash
+-- balance (already negative by every earlier deposit) in the posting: a
+-- generic error (22003), not an answer. move_cash now checks, in numeric,
+-- that both balances stay within a bigint after the movement and otherwise
+-- stores BK007 (limit_exceeded, details `balance_range`) under the key like
+-- any other refusal; the withdrawal's funds check is done in numeric too, so
+-- a huge withdrawal is BK001 (insufficient funds), not an overflow. The rest
+-- is 20261123000700's move_cash unchanged.
+
+create or replace function private.move_cash(
   p_kind text,
   p_account_id uuid,
   p_amount numeric,
@@ -86,6 +99,9 @@ begin
      order by id
        for no key update
   loop
+    if v_row.deferred_credits then
+      v_row := private.settle_account(v_row);
+    end if;
     if v_row.id = v_cash_id then v_cash := v_row; end if;
     if v_row.id = p_account_id then v_account := v_row; end if;
   end loop;
@@ -97,7 +113,13 @@ begin
       array['BK002', '422', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
     when v_account.status <> 'active' then
       array['BK004', '409', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
-    when p_kind = 'withdrawal' and v_account.balance - v_amount < -v_account.overdraft_limit then
+    when v_account.balance::numeric + case p_kind when 'deposit' then v_amount else -v_amount end
+           not between -9223372036854775808 and 9223372036854775807
+      or v_cash.balance::numeric + case p_kind when 'deposit' then -v_amount else v_amount end
+           not between -9223372036854775808 and 9223372036854775807 then
+      array['BK007', '422', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+                                   p_amount, p_currency), 'balance_range']
+    when p_kind = 'withdrawal' and v_account.balance::numeric - v_amount < -v_account.overdraft_limit then
       array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
                                    v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
   end;
@@ -204,6 +226,7 @@ revoke execute on function
   private.admin_freeze_account(uuid),
   private.admin_unfreeze_account(uuid)
 from public;
+
 grant execute on function
   private.admin_deposit(uuid, numeric, text, text, text),
   private.admin_withdraw(uuid, numeric, text, text, text),
@@ -262,6 +285,7 @@ revoke execute on function
   public.admin_freeze_account(uuid),
   public.admin_unfreeze_account(uuid)
 from public, anon, authenticated, service_role;
+
 grant execute on function
   public.admin_deposit(uuid, numeric, text, text, text),
   public.admin_withdraw(uuid, numeric, text, text, text),

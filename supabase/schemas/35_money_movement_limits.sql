@@ -1,0 +1,64 @@
+-- @@ migration header 20261203000400_money_movement_limits.sql
+-- Loan repayments share the money-movement rate limit; limit counters never
+-- overflow.
+--
+-- Why: loan_repay had no rate limit (800 repayments of 0.01 from 10
+-- connections in 5.6 s, each locking the currency's shared loan-funding
+-- row), while every transfer counts towards the caller's per-minute window
+-- in `transfer_limits` (currencies.transfers_per_minute). A repayment now
+-- counts in the same (user, currency) window, after its key is claimed and
+-- before any lock, and over the limit raises the same BK008 (429 with
+-- Retry-After) with the same seconds-to-wait detail. The currency is the
+-- loan's when the caller borrowed it, else the paying account's; a call
+-- naming neither is refused as not found and not counted.
+--
+-- And: an amount of 92233720368547758.07 USD is 2^63 - 1 cents, a valid
+-- bigint, so it passed validation and then overflowed the day's outgoing
+-- total in transfer_funds' limit upsert (a generic error, not a refusal).
+-- An amount over the per-transfer limit is now not added to the day's total
+-- (that limit refuses it, BK007 limit_exceeded), and the total saturates at
+-- the largest bigint instead of overflowing. The other money RPCs do no
+-- bigint sums of caller amounts: loan_apply and loan_repay compare the
+-- amount with the product's range and the payoff (BK009, BK012), and
+-- admin_deposit and admin_withdraw post it against balances that the
+-- overdraft check and the ledger invariants keep far from the edge.
+-- @@ end header
+
+create function private.count_money_movement(p_user_id uuid, p_currency text)
+returns void
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_per_minute integer;
+  v_limits public.transfer_limits;
+begin
+  select c.transfers_per_minute into v_per_minute from public.currencies as c where c.code = p_currency;
+  if v_per_minute is null then
+    return;
+  end if;
+  insert into public.transfer_limits as l
+    (user_id, currency, day, outgoing_minor, window_started_at, window_count)
+  values (p_user_id, p_currency, (now() at time zone 'utc')::date, 0, now(), 1)
+  on conflict (user_id, currency) do update set
+    day = excluded.day,
+    outgoing_minor = case when l.day = excluded.day then l.outgoing_minor else 0 end,
+    window_started_at = case when l.window_started_at > now() - interval '1 minute'
+                             then l.window_started_at else now() end,
+    window_count = case when l.window_started_at > now() - interval '1 minute'
+                        then l.window_count + 1 else 1 end
+  returning * into v_limits;
+  if v_limits.window_count > v_per_minute then
+    raise exception using
+      errcode = 'BK008',
+      message = format('more than %s transfers in %s per minute', v_per_minute, p_currency),
+      detail = greatest(1, ceil(extract(epoch from
+                 v_limits.window_started_at + interval '1 minute' - clock_timestamp())))::text;
+  end if;
+end;
+$$;
+
+revoke execute on function private.count_money_movement(uuid, text) from public;
+
+grant execute on function private.count_money_movement(uuid, text) to ledger_owner;
