@@ -1,3 +1,12 @@
+-- The schemas the ledger's internals live in.
+--
+-- `private` (the ledger) and `loans_private` (the loans) are schemas PostgREST
+-- does not expose (config.toml exposes only `public`): the security definer
+-- functions live there, reached only through thin `security invoker`
+-- functions in `public`. Roles that call those wrappers need `usage` on them;
+-- nobody reaches them over HTTP, because PostgREST refuses any schema outside
+-- its `db-schemas`.
+
 create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;

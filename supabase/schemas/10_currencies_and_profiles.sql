@@ -1,18 +1,14 @@
--- @@ migration header 20261123000100_currencies_profiles.sql
--- Currencies, profiles and the private schema the ledger's internals live in.
+-- Currencies, profiles and who counts as staff.
 --
--- Why: every amount in the ledger is an integer of minor units, so the
--- currency table (ISO 4217 code and exponent) is what turns "12.34" into 1234
--- and refuses "12.345" instead of rounding it. The same row carries the
+-- Every amount in the ledger is an integer of minor units, so the currency
+-- table (ISO 4217 code and exponent) is what turns "12.34" into 1234 and
+-- refuses "12.345" instead of rounding it. The same row carries the
 -- per-currency limits a transfer is held to, because they are read on every
 -- transfer anyway and a second lookup would cost every call.
 --
--- `private` is a schema PostgREST does not expose (config.toml exposes only
--- `public`): the security definer functions live there, reached only through
--- thin `security invoker` functions in `public`. Roles that call those
--- wrappers need `usage` on it; nobody can reach it over HTTP, because
--- PostgREST refuses any schema outside its `db-schemas`.
--- @@ end header
+-- A profile is made for every new auth user by a trigger on `auth.users`,
+-- which lives in 95_platform_hooks_and_reference_data.sql because pg-delta
+-- does not manage Supabase's `auth` schema. The currencies' rows are there too.
 
 
 -- Roles come from app_metadata only: users can edit their own user_metadata.

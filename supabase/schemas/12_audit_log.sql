@@ -1,3 +1,12 @@
+-- The audit log and the two trigger functions every guard uses.
+--
+-- Staff edit tables in the Supabase dashboard as `postgres`, which bypasses
+-- RLS and holds every grant. Triggers hold for every role, so they are what
+-- keeps those edits honest: `private.refuse_change` refuses a change with a
+-- message naming what is protected, `private.write_audit_log` records who
+-- changed which row and how. The triggers that use them are defined with the
+-- tables they guard (and in 60_audit_and_guards.sql for the ledger's own).
+
 create table public.audit_log (
   id bigint generated always as identity primary key,
   at timestamptz not null default now(),
@@ -27,7 +36,7 @@ create policy "Admins can read the audit log"
 
 -- Audited tables keyed by something other than `id` (currencies by `code`,
 -- the bank settings by `key`) name their row by that key.
-create or replace function private.write_audit_log()
+create function private.write_audit_log()
 returns trigger
 language plpgsql
 security definer

@@ -1,27 +1,18 @@
--- @@ migration header 20261203000300_business_date.sql
 -- Business dates come from one function, in the bank's timezone.
 --
--- Why: the loan functions used `current_date`, which is the date in the
--- session's TimeZone, and any caller can choose that: PostgREST applies
--- `Prefer: timezone=Pacific/Kiritimati`, which moved a payoff quote's date a
--- day ahead and changed its amount (Etc/GMT+12 moved it a day back, saving a
--- day of interest). A business date (a loan's disbursement and due dates, the
--- day a repayment is allocated on, the default of a payoff quote and of the
--- close of business) is the bank's, so it is read from a setting of the
--- database that no session can change:
+-- A business date (a loan's disbursement and due dates, the day a repayment
+-- is allocated on, the default of a payoff quote and of the close of
+-- business) is the bank's, so it is read from a setting of the database that
+-- no session can change. `current_date` would not do: it is the date in the
+-- session's TimeZone, which any caller chooses (PostgREST applies
+-- `Prefer: timezone=...`), and a day either way changes a payoff amount.
 --
 --   * `private.bank_settings` holds one row with the bank's IANA timezone
 --     (UTC here; a bank sets its own from the dashboard, audited). Only staff
 --     can write it (no API role has a grant); it cannot be deleted or
 --     truncated, and an unknown timezone is refused.
 --   * `private.business_date()` is today in that timezone:
---     `(now() at time zone <bank tz>)::date`, which does not depend on the
---     session's TimeZone.
---
--- loan_apply, admin_loan_approve and repay_once are redefined with it in
--- place of current_date, unchanged otherwise; public.loan_payoff_quote and
--- public.loans_close_of_business default to it.
--- @@ end header
+--     `(now() at time zone <bank tz>)::date`, whatever the session's TimeZone.
 
 create table private.bank_settings (
   id boolean primary key default true check (id),

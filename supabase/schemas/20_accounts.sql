@@ -1,24 +1,23 @@
--- @@ migration header 20261123000200_accounts.sql
 -- Accounts: customers' checking and savings accounts and the bank's own system
--- accounts, one cash account per currency.
+-- accounts, and the functions a customer opens and renames them with.
 --
--- Why this shape: the balance is stored on the row (bigint minor units) so a
--- transfer checks funds by reading one locked row, and `version` counts the
--- entries posted to the account, so entries can prove they are contiguous.
--- Both change only through the ledger's posting function (see the ledger and
--- guard migrations). A customer account may not go below minus its overdraft
--- limit; that is a check constraint as well as a check in transfer_funds, so
--- not even a bug in a function can break it. System accounts (owner_id null)
--- may go negative: the cash account is the bank's side of every deposit.
+-- The balance is stored on the row (bigint minor units) so a transfer checks
+-- funds by reading one locked row, and `version` counts the entries posted to
+-- the account, so entries can prove they are contiguous. Both change only
+-- through the ledger's posting function (30_ledger.sql, guarded in
+-- 60_audit_and_guards.sql). A customer account may not go below minus its
+-- overdraft limit; that is a check constraint as well as a check in
+-- transfer_funds, so not even a bug in a function can break it. System
+-- accounts (owner_id null) may go negative: the cash account is the bank's
+-- side of every deposit.
 --
--- System accounts are named by `system_purpose` and unique per currency and
--- purpose, so a later migration adds e.g. 'loan_funding' accounts with one
--- insert and finds them with `private.system_account(currency, purpose)`.
+-- System accounts are named by `system_purpose`, unique per currency and
+-- purpose, found with `private.system_account(currency, purpose)`; every
+-- currency gets its cash account from a trigger when it is inserted.
 --
 -- Account numbers are ten digits: an eight-digit serial from a sequence and
 -- two ISO 7064 MOD 97-10 check digits (as in IBAN), so the whole number mod
 -- 97 is 1 and a mistyped digit or swapped pair is caught.
--- @@ end header
 
 create sequence private.account_number_seq as bigint start with 10000001 maxvalue 99999999;
 
@@ -122,15 +121,11 @@ create trigger currencies_create_cash_account
   for each row execute function private.create_cash_account_for_currency();
 
 
--- @@ migration header 20261123000450_account_rpcs.sql
 -- open_account and rename_account: what a customer may do to their accounts.
---
--- Why functions: customers hold no insert or update grant on accounts, so
--- PostgREST can never write a balance, an owner or a status for them. These
--- security definer functions (in `private`, behind invoker wrappers in
--- `public`) write exactly the columns a customer may choose: the currency and
+-- Customers hold no insert or update grant on accounts, so PostgREST can never
+-- write a balance, an owner or a status for them. These security definer
+-- functions write exactly the columns a customer may choose: the currency and
 -- kind of a new account, and a nickname.
--- @@ end header
 
 create function private.open_account(p_currency text, p_kind text, p_nickname text)
 returns jsonb

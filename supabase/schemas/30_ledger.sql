@@ -1,31 +1,28 @@
--- @@ migration header 20261123000300_ledger.sql
 -- The ledger proper: transfers, their entries, idempotency records and the
--- per-user transfer counters, plus the one function that writes postings.
+-- per-user transfer counters, and the one function that writes postings.
 --
--- Why: double entry. Every movement of money is one `transfers` row and two
+-- Double entry: every movement of money is one `transfers` row and two
 -- `entries` rows whose amounts sum to zero; deposits and withdrawals move
 -- money against the bank's system cash account, so they are transfers too.
 -- Each entry records the balance it left and the account version it
 -- produced, so an account's history can be checked row by row (sql/checks).
--- Entries and transfers are append-only (guard migration).
+-- Entries and transfers are append-only (60_audit_and_guards.sql).
 --
 -- Idempotency records are keyed by (caller, key) and hold a sha256 of the
 -- canonical request. A success stores the transfer's id (the reply is rebuilt
 -- from the transfer row, so first answer and replay cannot differ); a
--- business failure stores the error object and its HTTP status, so a retry
--- can never turn a refusal into a transfer. Callers without a user (the
--- service_role key, the dashboard) share the nil uuid: "the bank".
+-- business failure stores the error object, so a retry can never turn a
+-- refusal into a transfer. Callers without a user (the service_role key, the
+-- dashboard) share the nil uuid: "the bank".
 --
 -- transfer_limits holds one row per (user, currency): what the user sent
 -- today (UTC) and a fixed one-minute window counter for the rate limit. One
 -- upsert per transfer maintains both, so the limits hold across every
 -- function instance without a second round trip.
 --
--- Foreign keys from idempotency records to transfers are left out on
--- purpose: the record is claimed (inserted) before the transfer exists, and a
--- deferred constraint would cost every transfer a commit-time check;
--- sql/checks/06 verifies the link instead.
--- @@ end header
+-- Idempotency records have no foreign key to transfers: the record is claimed
+-- (inserted) before the transfer exists, and a deferred constraint would cost
+-- every transfer a commit-time check; sql/checks/06 verifies the link instead.
 
 create table public.transfers (
   id uuid primary key default gen_random_uuid(),
@@ -204,7 +201,7 @@ $$;
 -- keep their order even for callers that do not settle themselves (the loan
 -- functions: their funds check sees the balance before the settle, which can
 -- only refuse, never overdraw).
-create or replace function private.post_transfer(
+create function private.post_transfer(
   p_transfer_id uuid,
   p_kind text,
   p_from public.accounts,

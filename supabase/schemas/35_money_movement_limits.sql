@@ -1,28 +1,20 @@
--- @@ migration header 20261203000400_money_movement_limits.sql
--- Loan repayments share the money-movement rate limit; limit counters never
--- overflow.
+-- Limits shared by every money-moving call, and counters that never overflow.
 --
--- Why: loan_repay had no rate limit (800 repayments of 0.01 from 10
--- connections in 5.6 s, each locking the currency's shared loan-funding
--- row), while every transfer counts towards the caller's per-minute window
--- in `transfer_limits` (currencies.transfers_per_minute). A repayment now
--- counts in the same (user, currency) window, after its key is claimed and
--- before any lock, and over the limit raises the same BK008 (429 with
--- Retry-After) with the same seconds-to-wait detail. The currency is the
--- loan's when the caller borrowed it, else the paying account's; a call
--- naming neither is refused as not found and not counted.
+-- A loan repayment counts in the same per-(user, currency) one-minute window
+-- of `transfer_limits` as a transfer (currencies.transfers_per_minute), after
+-- its key is claimed and before any lock, and over the limit raises the same
+-- BK008 with the same seconds-to-wait detail. The currency is the loan's when
+-- the caller borrowed it, else the paying account's; a call naming neither is
+-- refused as not found and not counted.
 --
--- And: an amount of 92233720368547758.07 USD is 2^63 - 1 cents, a valid
--- bigint, so it passed validation and then overflowed the day's outgoing
--- total in transfer_funds' limit upsert (a generic error, not a refusal).
--- An amount over the per-transfer limit is now not added to the day's total
--- (that limit refuses it, BK007 limit_exceeded), and the total saturates at
--- the largest bigint instead of overflowing. The other money RPCs do no
--- bigint sums of caller amounts: loan_apply and loan_repay compare the
--- amount with the product's range and the payoff (BK009, BK012), and
--- admin_deposit and admin_withdraw post it against balances that the
--- overdraft check and the ledger invariants keep far from the edge.
--- @@ end header
+-- An amount of 92233720368547758.07 USD is 2^63 - 1 cents, a valid bigint: an
+-- amount over the per-transfer limit is not added to the day's total (that
+-- limit refuses it, BK007), and the total saturates at the largest bigint
+-- instead of overflowing. The other money RPCs do no bigint sums of caller
+-- amounts: loan_apply and loan_repay compare the amount with the product's
+-- range and the payoff (BK009, BK012), and admin_deposit and admin_withdraw
+-- post it against balances that the overdraft check and the ledger
+-- invariants keep far from the edge.
 
 create function private.count_money_movement(p_user_id uuid, p_currency text)
 returns void

@@ -1,8 +1,10 @@
--- @@ migration header 20261123000400_transfer_funds.sql
+-- transfer_funds, and deferred credits for high-volume receiving accounts.
+--
+-- transfer_funds validates, claims its idempotency key, counts the caller's
+-- limits, locks both accounts in id order and posts in one statement
+-- (balances, transfer row, entries in data-modifying CTEs).
 
--- @@ end header
-
-create or replace function private.transfer_funds(
+create function private.transfer_funds(
   p_from_account_id uuid,
   p_to_account_id uuid,
   p_amount numeric,
@@ -192,24 +194,22 @@ revoke execute on function public.transfer_funds(uuid, uuid, numeric, text, text
 grant execute on function public.transfer_funds(uuid, uuid, numeric, text, text, text)
   to authenticated;
 
--- @@ migration header 20261123000700_deferred_credits.sql
 -- Deferred credits: transfers into a designated high-volume account do not
--- hold that account's row lock until commit; and a leaner posting path.
+-- hold that account's row lock until commit.
 --
--- Why: transfer_funds locks both accounts until commit, so every transfer
--- into one hot account (a merchant, the bank's own system accounts) waits for
--- the previous one's commit flush: throughput collapses to one commit at a
--- time (about a quarter of the uniform figure at 16 clients, issue 6).
+-- transfer_funds locks both accounts until commit, so every transfer into one
+-- hot account (a merchant, the bank's own system accounts) waits for the
+-- previous one's commit flush: throughput collapses to one commit at a time
+-- (docs/decisions/ has the measurement).
 --
--- Design: `accounts.deferred_credits` (default false; staff set it from the
--- dashboard like status or nickname, and the edit is audited by the existing
--- accounts_audit_changes trigger, whose guard does not cover this column)
--- marks such an account. A transfer_funds credit to it:
+-- `accounts.deferred_credits` (default false; staff set it from the dashboard
+-- like status or nickname, audited) marks such an account. A transfer_funds
+-- credit to it:
 --   * locks only the sender (`for no key update`), reads the receiver without
---     a lock and checks its kind, currency and status as before;
---   * debits the sender with its entry as before, writes the transfer row,
---     and appends the credit to `public.pending_credits` instead of touching
---     the receiver's row.
+--     a lock and checks its kind, currency and status;
+--   * debits the sender with its entry, writes the transfer row, and appends
+--     the credit to `public.pending_credits` instead of touching the
+--     receiver's row.
 -- `private.settle_account` (run by `public.settle_pending_credits`, by pg_cron,
 -- and first thing by every debit of a deferred account) locks the receiver's
 -- row, deletes its committed pending credits and, in the same statement,
@@ -220,41 +220,29 @@ grant execute on function public.transfer_funds(uuid, uuid, numeric, text, text,
 -- (sql/checks/01), and an unsettled credit always belongs to a transfer with
 -- exactly its debit entry (sql/checks/07).
 --
--- Why reading the receiver without a lock is still linearizable: the credit
--- never writes the receiver's row, so the only thing the lock would have
--- protected is the status (and currency/kind, which never change). The
--- transfer reads the status at a moment inside its own lifetime; a freeze
--- that commits before that read is seen (the credit is refused, BK004); a
--- freeze that commits after it is concurrent with the transfer, and ordering
--- the transfer first is a valid serial order, exactly as if the transfer had
--- won the row lock. Funds are never at stake: credits only add money, and any
+-- Reading the receiver without a lock is still linearizable: the credit never
+-- writes the receiver's row, so the only thing the lock would protect is the
+-- status (currency and kind never change). The transfer reads the status at a
+-- moment inside its own lifetime; a freeze that commits before that read is
+-- seen (the credit is refused, BK004); a freeze that commits after it is
+-- concurrent with the transfer, and ordering the transfer first is a valid
+-- serial order. Funds are never at stake: credits only add money, and any
 -- debit of a deferred account settles it first, under that account's lock,
--- so a debit sees every committed credit and can never spend one twice.
--- A settle posts credits accepted while the account was active even if it is
+-- so a debit sees every committed credit and can never spend one twice. A
+-- settle posts credits accepted while the account was active even if it is
 -- frozen since (they were accepted; freezing stops new ones).
 --
--- What is lost: until a settle, `accounts.balance` of a deferred account
--- lags its committed credits (owners read them in `pending_credits`), and the
+-- What is lost: until a settle, `accounts.balance` of a deferred account lags
+-- its committed credits (owners read them in `pending_credits`), and the
 -- credit entry's created_at is its settle time (when it joined the balance).
 -- Turning the flag off leaves any pending credits for the next settle
 -- (`settle_pending_credits()` with no argument settles every account that has
--- some). The alternative considered, the bank's system accounts split into N
--- sub-accounts behind a summing view, spreads the lock over N rows but keeps
--- one lock per credit until commit (throughput N times the naive one, not
--- unbounded), needs a view for every balance read and per-sub-account
--- versions; deferred credits need neither and work for customer accounts too.
+-- some).
 --
 -- Schedule the settle with pg_cron on hosted Supabase (runs as postgres, which
 -- counts as staff):
 --   select cron.schedule('settle-pending-credits', '5 seconds',
 --                        'select public.settle_pending_credits()');
---
--- Leaner transfer_funds (issue 6, sql_vs_minimal): the posting is now one
--- statement (balances, transfer row, entries in data-modifying CTEs) instead
--- of three, and the amount's conversion to minor units is inline, calling the
--- plpgsql validator only to raise its error. Every rule and its error are
--- unchanged.
--- @@ end header
 
 
 comment on column public.accounts.deferred_credits is

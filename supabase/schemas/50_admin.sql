@@ -1,18 +1,13 @@
--- @@ migration header 20261123000500_admin.sql
 -- Staff functions: cash deposits and withdrawals, freezing and unfreezing.
 --
--- Why: staff move cash in and out of customer accounts against the bank's
--- system cash account of the currency, so even a deposit is a balanced
--- transfer, written by the same private.post_transfer as a customer's
--- transfer and idempotent the same way. Staff are an admin's token
--- (app_metadata.role = 'admin', never user_metadata), the service_role key,
--- or the dashboard (postgres, no token): private.is_staff(). Anyone else gets
--- BK010. Deposits and withdrawals have no per-transfer or daily limit and no
--- rate limit: those protect customers' own transfers.
---
--- Idempotency records of callers without a user (service_role, dashboard)
--- share the nil uuid as caller: one namespace for "the bank".
--- @@ end header
+-- Staff move cash in and out of customer accounts against the bank's system
+-- cash account of the currency, so even a deposit is a balanced transfer,
+-- written by the same private.post_transfer as a customer's transfer and
+-- idempotent the same way. Staff are an admin's token (app_metadata.role =
+-- 'admin', never user_metadata), the service_role key, or the dashboard
+-- (postgres, no token): private.is_staff(). Anyone else gets BK010. Deposits
+-- and withdrawals have no per-transfer or daily limit and no rate limit:
+-- those protect customers' own transfers.
 
 create function private.require_staff(p_action text)
 returns void
@@ -30,17 +25,15 @@ $$;
 
 -- Staff cash movements refuse an amount that would overflow a balance.
 --
--- Why: an amount like 92233720368547758.07 USD is 2^63 - 1 cents, a valid
--- bigint, so admin_deposit accepted it and then overflowed the bank's cash
--- balance (already negative by every earlier deposit) in the posting: a
--- generic error (22003), not an answer. move_cash now checks, in numeric,
--- that both balances stay within a bigint after the movement and otherwise
--- stores BK007 (limit_exceeded, details `balance_range`) under the key like
--- any other refusal; the withdrawal's funds check is done in numeric too, so
--- a huge withdrawal is BK001 (insufficient funds), not an overflow. The rest
--- is 20261123000700's move_cash unchanged.
+-- An amount like 92233720368547758.07 USD is 2^63 - 1 cents, a valid bigint,
+-- that would overflow the bank's cash balance (already negative by every
+-- earlier deposit) in the posting. move_cash checks, in numeric, that both
+-- balances stay within a bigint after the movement and otherwise stores BK007
+-- (limit_exceeded, details `balance_range`) under the key like any other
+-- refusal; the withdrawal's funds check is done in numeric too, so a huge
+-- withdrawal is BK001 (insufficient funds), not an overflow.
 
-create or replace function private.move_cash(
+create function private.move_cash(
   p_kind text,
   p_account_id uuid,
   p_amount numeric,

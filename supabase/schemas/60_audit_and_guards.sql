@@ -1,39 +1,27 @@
--- @@ migration header 20261123000600_audit_guards.sql
--- Dashboard guards and the audit log.
+-- The guards that keep dashboard edits from breaking the ledger.
 --
--- Why: staff edit tables in the Supabase dashboard as `postgres`, which
--- bypasses RLS and holds every grant. Triggers hold for every role, so they
--- are what keeps those edits from breaking the ledger:
+-- Staff edit tables in the Supabase dashboard as `postgres`, which bypasses
+-- RLS and holds every grant. Triggers hold for every role:
 --   * entries and transfers are append-only: update, delete and truncate are
 --     refused, and so is an insert that does not come from the ledger's
---     posting function;
---   * an account's balance, version, currency, owner, kind and system
---     purpose change only through a posting; a new account starts at balance
---     0 and version 0; an account with entries cannot be deleted;
---   * status, nickname and overdraft limit edits are allowed (the check
---     constraint still keeps a customer balance within the overdraft) and
---     written to the audit log, as is every other change to an account.
+--     functions (current_user `ledger_owner`, see 00_roles.sql);
+--   * an account's balance, version, currency, owner, kind and system purpose
+--     change only through a posting; a new account starts at balance 0 and
+--     version 0; an account with entries cannot be deleted;
+--   * status, nickname, overdraft limit and deferred-credits edits are
+--     allowed (the check constraint still keeps a customer balance within the
+--     overdraft) and written to the audit log, as is every other change to an
+--     account but a posting's own update of balance, version and updated_at.
 --
--- "Only through a posting" is the transaction-local setting
--- `ledger.posting`, which private.post_transfer turns on just around its
--- writes and off again. It is not a secret: it only matters to a role that
--- can already write accounts, entries or transfers, and through PostgREST no
--- role can (no insert/update/delete grant to anon, authenticated or
--- service_role), nor can a request set an arbitrary setting. So it keeps
--- honest dashboard edits from breaking the ledger; it does not stop a
--- superuser who sets it by hand or disables the triggers, and it is not meant
--- to.
+-- Postings are not copied into the audit log: each one is already recorded,
+-- append-only, by its transfer row and its two entries, so an audit row per
+-- posting would double the ledger's writes and say nothing new. The guard
+-- triggers use WHEN clauses so a posting runs no trigger function at all.
 --
--- What is audited, and why not every posting: the audit log gets a row for
--- every insert, update and delete of an account made outside a posting (who,
--- what, before, after). Postings are not copied into it: each one is already
--- recorded, append-only, by its transfer row (kind, amount, initiated_by,
--- created_at) and its two entries (balance_after, account_version), and
--- transfers cannot be changed any other way, so an audit row per posting
--- would double the ledger's writes (transfer_funds has to stay close to a
--- bare transfer in throughput) and say nothing new. The guard triggers use
--- WHEN clauses so a posting runs no trigger function at all.
--- @@ end header
+-- A superuser, or a role granted membership in `ledger_owner`, can still
+-- `set role ledger_owner` or disable the triggers; the entries' hash chain is
+-- what makes such an edit visible afterwards
+-- (docs/decisions/0001-ledger-guards-trust-the-owning-role.md).
 
 create function private.guard_account_update()
 returns trigger
@@ -154,40 +142,8 @@ create trigger audit_log_cannot_be_truncated
   before truncate on public.audit_log
   for each statement execute function private.refuse_change('the audit log is append-only');
 
--- @@ migration header 20261203000100_ledger_owner_role.sql
--- The ledger's guards trust a role, not a setting.
---
--- Why: the guard triggers of 20261123000600 and 20261123001100 let a write
--- through when the transaction-local settings `ledger.posting` or
--- `loans.internal` were 'on'. Any session can set a custom setting, so the
--- dashboard (`postgres`) could `set local ledger.posting = 'on'` and change a
--- balance with no audit row. A session cannot make itself another role by
--- setting something, so the guards now ask who is running the statement:
---
---   * `ledger_owner` is a NOLOGIN role that owns every security definer
---     function of `private` and `loans_private` (the posting functions, the
---     loan functions, the audit writer). Inside those functions current_user
---     is `ledger_owner`; anywhere else (the dashboard, PostgREST's roles,
---     pg_cron's direct SQL) it is not.
---   * the triggers that guarded "only through a posting" test
---     `current_user = 'ledger_owner'`; the settings are still set by the
---     posting functions but no guard reads them any more.
---   * `ledger_owner` has BYPASSRLS (the definer functions read every row, as
---     they did when `postgres` owned them) and the table grants it writes;
---     it is nobody's login and no API role is a member of it.
---
--- Limits (docs/decisions/0001-ledger-guards-trust-the-owning-role.md): a
--- superuser, or a role granted membership in `ledger_owner`, can still
--- `set role ledger_owner` or disable the triggers; the entries' hash chain
--- is what makes such an edit visible afterwards.
---
--- Every change to an account is audited except a posting's own update of
--- balance, version and updated_at (recorded by its transfer and entries); a
--- freeze, a rename or an overdraft change made through the admin functions
--- is audited like one made in the dashboard. The audit row now also records
--- `db_role` (session_user), which a session cannot set, next to the token's
--- claims, which it can.
--- @@ end header
+-- The audit log, repayment replies, close-of-business runs, rate-limit
+-- counters and loan products: written only by the ledger's functions, kept.
 
 create trigger accounts_audit_updates
   after update on public.accounts
@@ -219,36 +175,26 @@ create trigger transfer_limits_cannot_be_truncated
   for each statement execute function private.refuse_change('rate-limit counters are kept by the ledger''s functions');
 
 -- Loan products: edited by staff and audited, but never truncated.
--- @@ migration header 20261203000200_reference_data_guards.sql
 -- Currencies and idempotency records hold for every role.
 --
--- Why: every amount in the ledger is minor units of its currency's exponent,
--- so changing `currencies.exponent` while an account uses the currency
--- silently re-denominates every balance and every later request (one
--- transaction turned a one-dollar transfer into a one-cent one). And an
--- idempotency record is the only thing that makes the retry of a paid request
--- a replay instead of a second payment: deleting or editing one re-opens the
--- request. Neither was guarded against the dashboard.
+-- Every amount in the ledger is minor units of its currency's exponent, so
+-- changing `currencies.exponent` while an account uses the currency would
+-- silently re-denominate every balance: the exponent cannot change once an
+-- account holds the currency; every insert, update and delete is audited;
+-- truncate is refused (accounts, loans and products reference them).
 --
--- Currencies: the exponent cannot change once an account holds the currency;
--- every insert, update and delete is audited; truncate is refused (accounts,
--- loans and products reference them, and the cash accounts are made per
--- currency).
---
--- Idempotency records are append-only for every role: inserted only by the
--- ledger's functions (running as ledger_owner); updated only by the ledger,
--- only in the transaction that claimed the record, and only from the claim
--- (201 with the planned transfer id) to a stored refusal, which is how
--- private.refuse records a business failure; never deleted except by
+-- An idempotency record is the only thing that makes the retry of a paid
+-- request a replay instead of a second payment. Records are append-only for
+-- every role: inserted only by the ledger's functions; updated only by the
+-- ledger, only in the transaction that claimed the record, and only from the
+-- claim to a stored refusal (private.refuse); never deleted except by
 -- private.purge_idempotency_keys, and never truncated.
 --
 -- Retention: a record is kept at least 30 days. Clients retry a money call
 -- with the same key after a timeout or a 503 (an unknown outcome), including
 -- a phone that was offline for days; 30 days is longer than any retry policy
--- we document (docs/sql-contract.md) and than the 24 hours payment APIs
--- commonly promise, and a key younger than that can never be removed, not
--- even by the purge.
--- @@ end header
+-- docs/sql-contract.md documents and than the 24 hours payment APIs commonly
+-- promise, and a key younger than that is never removed, not even by the purge.
 
 create function private.guard_currency_update()
 returns trigger

@@ -1,26 +1,18 @@
--- @@ migration header 20261123001000_loan_products.sql
--- Loan products: the terms the bank offers, per currency.
+-- Loan products (the terms the bank offers, per currency) and the bank's
+-- loan system accounts.
 --
--- Why: a loan is always granted under a product (issue 5). The product fixes
--- the currency, the principal and term ranges an application must fall in, the
--- annual interest rate in basis points, the amortization method and the day
--- count convention. Staff edit products from the dashboard, so every change is
--- audited with the ledger's audit trigger. A loan copies the product's terms
--- when it is applied for: editing a product never changes an existing loan.
+-- A loan is always granted under a product. The product fixes the currency,
+-- the principal and term ranges an application must fall in, the annual
+-- interest rate in basis points, the amortization method and the day count
+-- convention. Staff edit products from the dashboard, audited. A loan copies
+-- the product's terms when it is applied for: editing a product never changes
+-- an existing loan. Each currency has at most one default product
+-- (`is_default`), used when an application names no product.
 --
 -- Day count: '30/360' is the only convention offered. Every month counts 30
 -- days and the year 360, so one installment's interest is
 -- balance * annual_rate_bps / 10000 * 30 / 360, and a part of a month is
 -- counted with the 30E/360 rule (loans_private.days_30_360).
---
--- Each currency has at most one default product (`is_default`), used when an
--- application names no product. One is created here for every currency the
--- ledger knows.
---
--- Also creates the schema `loans_private`, which PostgREST does not expose:
--- the loan functions that run as their owner live there (see
--- 20261123001200_loan_functions.sql).
--- @@ end header
 
 
 create table public.loan_products (
@@ -93,26 +85,17 @@ create trigger loan_products_audit_changes
   after insert or update or delete on public.loan_products
   for each row execute function private.write_audit_log();
 
--- @@ migration header 20261123001050_loan_ledger_accounts.sql
--- The ledger side of loans: transfer kinds, the bank's loan system accounts,
--- and the one door through which loan code posts to the ledger.
---
--- Why: every movement of loan money is an ordinary ledger transfer written by
--- the ledger's own `private.post_transfer`, so the ledger's invariants
--- (entries sum to zero, balance = sum of entries, contiguous versions,
--- balance_after, the `ledger.posting` guard) hold with loans in play.
---
--- Loans move money through three bank accounts per currency, kind `system`,
--- found with `private.system_account(currency, purpose)`:
+-- The ledger side of loans. Every movement of loan money is an ordinary
+-- ledger transfer written by the ledger's own `private.post_transfer`, so the
+-- ledger's invariants hold with loans in play. Loans move money through three
+-- bank accounts per currency, kind `system`, found with
+-- `private.system_account(currency, purpose)`:
 --   loan_funding          the bank's money lent out; its balance is always
 --                         minus the principal owed on open loans
 --   loan_interest_income  interest repaid by borrowers
 --   loan_losses           principal written off (an expense, so negative)
--- A currency added later gets them from a trigger, as it gets its cash account.
---
--- Transfer kinds added for loans: loan_disbursement, loan_repayment (also the
--- interest part moved on to interest income) and loan_write_off.
--- @@ end header
+-- A currency gets them from a trigger when it is inserted, as it gets its
+-- cash account.
 
 
 
@@ -156,16 +139,12 @@ $$;
 
 -- Loan postings settle a deferred-credit account before checking its funds.
 --
--- Why: 20261123000700_deferred_credits.sql lets staff mark an account
--- `deferred_credits`; credits to it wait in public.pending_credits until a
--- settle. loans_private.post_transfer checked a repayment's funds against the
--- locked row's balance, which leaves out those committed credits, so a
--- borrower whose money had arrived but was not settled yet was refused
--- (never overdrawn: the check could only be too strict). Settling the locked
--- sender first, as transfer_funds does, makes the check see every committed
--- credit. Everything else is as in 20261123001050_loan_ledger_accounts.sql.
+-- Credits to an account marked `deferred_credits` (40_transfers.sql) wait in
+-- public.pending_credits until a settle; the locked row's balance leaves them
+-- out. Settling the locked sender first, as transfer_funds does, makes the
+-- funds check see every committed credit.
 
-create or replace function loans_private.post_transfer(
+create function loans_private.post_transfer(
   p_kind text,
   p_from_account_id uuid,
   p_to_account_id uuid,

@@ -1,8 +1,7 @@
--- @@ migration header 20261123001100_loans.sql
 -- Loans and their installments, with a lifecycle the database enforces.
 --
--- Why: a loan is money the bank has lent; its state must stay consistent with
--- the ledger whoever edits it, including staff in the dashboard as `postgres`
+-- A loan is money the bank has lent; its state must stay consistent with the
+-- ledger whoever edits it, including staff in the dashboard as `postgres`
 -- (which bypasses RLS). So:
 --
 -- * The lifecycle, modelled on Apache Fineract, is a table of allowed
@@ -16,21 +15,19 @@
 --
 --   Every other change of status is refused. Fineract's separate "approved"
 --   state is folded into `active`: approval disburses in the same transaction
---   (20261123001200_loan_functions.sql), so a loan is never approved but
---   undisbursed.
+--   (72_loan_functions.sql), so a loan is never approved but undisbursed.
 -- * Check constraints tie the status to the ledger: a disbursed loan names its
 --   disbursement transfer, a written-off loan its write-off transfer, a paid
 --   off loan owes no principal, a loan never disbursed owes nothing.
 -- * The terms (borrower, account, product, currency, principal, term, rate,
 --   method, day count) never change after the application. The money columns
---   and the installments change only inside the loan functions, which set the
---   transaction-local flag `loans.internal`; anyone else's insert, update or
---   delete of an installment, and any delete of a loan, is refused.
+--   and the installments change only inside the loan functions (current_user
+--   `ledger_owner`); anyone else's insert, update or delete of an
+--   installment, and any delete of a loan, is refused.
 -- * Loans are audited with the ledger's audit trigger.
 --
 -- RLS: borrowers read their own loans and installments, admins read all;
 -- no API role inserts, updates or deletes them (every write is an RPC).
--- @@ end header
 
 create table public.loans (
   id uuid primary key default gen_random_uuid(),
@@ -145,7 +142,7 @@ create trigger loan_status_transitions_are_fixed
   for each statement execute function loans_private.refuse_transition_edits();
 
 -- Loans: the loan functions are the ones running as ledger_owner.
-create or replace function loans_private.in_loan_function()
+create function loans_private.in_loan_function()
 returns boolean
 language sql
 stable
@@ -285,7 +282,6 @@ create trigger loans_audit_changes
   after insert or update or delete on public.loans
   for each row execute function private.write_audit_log();
 
--- @@ migration header 20261123001150_loan_schedule.sql
 -- The amortization schedule and the 30/360 day count, exact in minor units.
 --
 -- Why: the schedule is what the customer signs up to, so it is computed in
@@ -311,7 +307,6 @@ create trigger loans_audit_changes
 -- * In both, a principal part never exceeds what is still owed, and the last
 --   installment takes whatever principal remains, so the parts sum to the
 --   principal exactly and the last installment absorbs the rounding.
--- @@ end header
 
 -- 30E/360 (Eurobond basis): 360 days a year, 30 a month, and day 31 counts as
 -- day 30 at either end. Used for the part of a month in the payoff quote,

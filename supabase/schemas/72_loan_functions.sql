@@ -1,4 +1,3 @@
--- @@ migration header 20261123001200_loan_functions.sql
 -- The loan RPCs: apply, withdraw, approve (disburse), reject, repay, payoff
 -- quote and write-off.
 --
@@ -24,7 +23,7 @@
 -- anon and granted to exactly the roles that need it.
 --
 -- Money flows, per currency, between the customer's account and three bank
--- system accounts (20261123001050_loan_ledger_accounts.sql):
+-- system accounts (70_loan_products.sql):
 --   approve:    loan funding -> customer           kind loan_disbursement
 --   repay:      customer -> loan funding           kind loan_repayment
 --               loan funding -> interest income    kind loan_repayment (the interest part)
@@ -50,7 +49,6 @@
 -- dropped. More than the payoff amount is refused with BK012.
 
 -- Helpers ---------------------------------------------------------------------
--- @@ end header
 
 -- Staff: an admin's token, the service_role key or the dashboard, as the
 -- ledger decides (private.is_staff).
@@ -211,7 +209,7 @@ as $$
     else 422 end)::smallint
 $$;
 
-create or replace function loans_private.loan_apply(
+create function loans_private.loan_apply(
   p_account_id uuid,
   p_principal numeric,
   p_currency text,
@@ -346,7 +344,7 @@ begin
 end;
 $$;
 
-create or replace function loans_private.admin_loan_approve(p_loan_id uuid)
+create function loans_private.admin_loan_approve(p_loan_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -630,7 +628,7 @@ begin
 end;
 $$;
 
-create or replace function loans_private.repay_once(
+create function loans_private.repay_once(
   p_uid uuid,
   p_loan_id uuid,
   p_amount numeric,
@@ -739,7 +737,7 @@ begin
 end;
 $$;
 
-create or replace function loans_private.loan_repay(
+create function loans_private.loan_repay(
   p_loan_id uuid,
   p_amount numeric,
   p_from_account_id uuid,
@@ -892,7 +890,7 @@ as $$
   select loans_private.loan_repay(p_loan_id, p_amount, p_from_account_id, p_idempotency_key)
 $$;
 
-create or replace function public.loan_payoff_quote(
+create function public.loan_payoff_quote(
   p_loan_id uuid, p_date date default private.business_date()
 )
 returns jsonb
@@ -967,15 +965,11 @@ grant execute on function
   public.admin_loan_write_off(uuid, text)
   to authenticated, service_role;
 
--- @@ migration header 20261123001400_loan_postings_settle_deferred_credits.sql
-
--- @@ end header
 
 revoke execute on function
   loans_private.post_transfer(text, uuid, uuid, bigint, text, text, uuid)
 from public, anon, authenticated, service_role;
 
--- @@ migration header 20261123001500_loan_application_limits.sql
 -- Limits on loan applications, per borrower.
 --
 -- Why: loan_apply writes a loan and up to 480 installments per call and,
@@ -995,7 +989,6 @@ from public, anon, authenticated, service_role;
 -- (`for no key update`, which foreign-key checks do not wait for), so two
 -- concurrent applications of one borrower are counted one after the other
 -- and cannot both take the last slot.
--- @@ end header
 
 create function loans_private.limit_applications()
 returns trigger

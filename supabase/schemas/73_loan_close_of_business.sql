@@ -1,4 +1,3 @@
--- @@ migration header 20261123001300_loan_close_of_business.sql
 -- Daily close of business for loans: marks overdue installments and loans.
 --
 -- Why a function keyed by business date: the job may run twice (a retry, an
@@ -23,7 +22,6 @@
 --   );
 --
 -- pg_cron runs it as `postgres`. Locally, the tests call it with a given date.
--- @@ end header
 
 create table loans_private.close_of_business_runs (
   business_date date primary key,
@@ -100,7 +98,7 @@ begin
 end;
 $$;
 
-create or replace function public.loans_close_of_business(
+create function public.loans_close_of_business(
   p_business_date date default private.business_date()
 )
 returns jsonb

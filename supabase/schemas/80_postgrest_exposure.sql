@@ -1,33 +1,29 @@
--- @@ migration header 20261203000500_postgrest_exposure.sql
 -- Direct PostgREST shows no more than the functions.
 --
--- Why: a customer holding the anon key can skip the functions and call
--- PostgREST. Three things answered more there than through the functions:
+-- A customer holding the anon key can skip the functions and call PostgREST:
 --
 --   * `transfers.initiated_by` is the auth user id of whoever started a
---     transfer, so the receiver learnt the sender's user id. The functions
---     never return it (functions/_core/_public.py TRANSFER_COLUMNS), so
---     `authenticated` now has column privileges on every other column of
---     transfers and none on initiated_by. RLS is unchanged. service_role and
---     the security definer functions (which build the RPC replies) still read
---     it; `select=*` on transfers with a user token is refused (42501, 401),
---     so a client names its columns as the functions do.
---   * `Prefer: count=planned` or `count=estimated` makes PostgREST answer
---     the planner's row estimate for the whole table, which RLS does not
---     filter: a bank-wide count of transfers. `count=exact` counts only the
---     rows RLS lets the caller see and stays allowed.
---   * PostgREST accepted a token for role `authenticated` whose `aud` was
+--     transfer, which the receiver must not learn. The functions never return
+--     it (functions/_core/_public.py TRANSFER_COLUMNS), so `authenticated` has
+--     column privileges on every other column of transfers and none on
+--     initiated_by. service_role and the security definer functions (which
+--     build the RPC replies) still read it; `select=*` on transfers with a
+--     user token is refused (42501), so a client names its columns.
+--   * `Prefer: count=planned` or `count=estimated` makes PostgREST answer the
+--     planner's row estimate for the whole table, which RLS does not filter:
+--     a bank-wide count of transfers. `count=exact` counts only the rows RLS
+--     lets the caller see and stays allowed.
+--   * PostgREST accepts a token for role `authenticated` whose `aud` is
 --     foreign or missing; the functions refuse it.
 --
--- The last two are a PostgREST pre-request function, set in the database
--- (`pgrst.db_pre_request` on the authenticator role, read at PostgREST's
--- start and on `notify pgrst, 'reload config'`), so the check does not
--- depend on the stack's PostgREST config file. It runs as the request's role
--- before every request. It raises PT400 / PT401, which PostgREST answers
--- with that HTTP status. The anon key and the service_role key carry no
--- `aud` and keep working: the audience is checked for the `authenticated`
--- role, the only one a user's token has.
--- @@ end header
+-- The last two are a PostgREST pre-request function, `private.check_request`,
+-- set on the authenticator role as `pgrst.db_pre_request` (in
+-- 95_platform_hooks_and_reference_data.sql: pg-delta does not manage role
+-- settings), read at PostgREST's start and on `notify pgrst, 'reload config'`.
+-- It runs as the request's role before every request and raises PT400 /
+-- PT401, PostgREST's own codes for an answer with that status. The anon key
+-- and the service_role key carry no `aud` and keep working: the audience is
+-- checked for the `authenticated` role, the only one a user's token has.
 
 revoke select on table public.transfers from authenticated;
 

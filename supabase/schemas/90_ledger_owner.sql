@@ -1,3 +1,11 @@
+-- What ledger_owner (00_roles.sql) may do: write the ledger's tables and run
+-- the private functions, and own every security definer function of
+-- `private` and `loans_private`, so those functions run as it.
+--
+-- Written as rules over whole schemas, last, so they cover every object the
+-- files before define; pg-delta turns them into one grant or owner change per
+-- object in a migration.
+
 grant select, insert, update, delete on all tables in schema public, private, loans_private
   to ledger_owner;
 
@@ -6,7 +14,7 @@ grant usage, select, update on all sequences in schema public, private, loans_pr
 
 grant execute on all functions in schema private, loans_private to ledger_owner;
 
--- Tables and functions of later migrations are the ledger's too.
+-- Tables and functions added later are the ledger's too.
 alter default privileges in schema public, private, loans_private
   grant select, insert, update, delete on tables to ledger_owner;
 
@@ -31,6 +39,3 @@ begin
   end loop;
 end
 $$;
-
--- The audit log: who by the token (forgeable by a dashboard session, which
--- can set request.jwt.claims) and who by the database (session_user, which

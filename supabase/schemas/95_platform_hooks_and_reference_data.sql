@@ -1,3 +1,18 @@
+-- Hooks into the platform, and the rows the bank starts with.
+--
+--   * the trigger on Supabase Auth's `auth.users` that makes a profile for
+--     every new user (10_currencies_and_profiles.sql);
+--   * PostgREST's pre-request check, a setting of the authenticator role
+--     (80_postgrest_exposure.sql);
+--   * the currencies (whose insert triggers make each currency's cash and loan
+--     system accounts), a default loan product per currency, the loan
+--     lifecycle's transitions and the bank's settings row.
+--
+-- Not managed by pg-delta (other schemas, role settings and rows):
+-- scripts/schema_diff.py copies this file as it is to the end of the baseline
+-- migration, after every table, trigger and owner exists, and a change here
+-- needs a hand-written migration (`scripts/schema_diff.py check` verifies it).
+
 create trigger on_auth_user_created
   after insert on auth.users
   for each row execute function private.create_profile_for_new_user();
