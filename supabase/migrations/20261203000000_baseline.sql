@@ -381,7 +381,7 @@ declare
   v_loan public.loans;
   v_transfer_id uuid;
 begin
-  perform loans_private.require_staff('admin_loan_approve');
+  perform private.require_staff('admin_loan_approve');
   -- The lock serialises concurrent approvals: the second waits here, then
   -- sees `active` and is refused, so the principal is disbursed once.
   v_loan := loans_private.lock_loan(p_loan_id, null);
@@ -392,14 +392,13 @@ begin
 
   v_transfer_id := loans_private.post_transfer(
     'loan_disbursement',
-    loans_private.system_account('loan_funding', v_loan.currency),
+    private.system_account(v_loan.currency, 'loan_funding'),
     v_loan.account_id,
     v_loan.principal,
     v_loan.currency,
     format('Disbursement of loan %s', v_loan.id)
   );
 
-  perform loans_private.enter_internal();
   update public.loans
   set status = 'active',
       disbursed_on = private.business_date(),
@@ -411,7 +410,6 @@ begin
   update public.loan_installments
   set due_date = (private.business_date() + make_interval(months => number))::date
   where loan_id = p_loan_id;
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(p_loan_id);
 end;
@@ -431,7 +429,7 @@ CREATE OR REPLACE FUNCTION loans_private.admin_loan_reject (
 declare
   v_loan public.loans;
 begin
-  perform loans_private.require_staff('admin_loan_reject');
+  perform private.require_staff('admin_loan_reject');
   v_loan := loans_private.lock_loan(p_loan_id, null);
   if v_loan.status <> 'pending' then
     raise exception 'loan (id=%) is %, cannot reject', p_loan_id, v_loan.status
@@ -463,7 +461,7 @@ declare
   v_loan public.loans;
   v_transfer_id uuid;
 begin
-  perform loans_private.require_staff('admin_loan_write_off');
+  perform private.require_staff('admin_loan_write_off');
   v_loan := loans_private.lock_loan(p_loan_id, null);
   if v_loan.status not in ('active', 'overdue') then
     raise exception 'loan (id=%) is %, cannot write off', p_loan_id, v_loan.status
@@ -475,14 +473,13 @@ begin
 
   v_transfer_id := loans_private.post_transfer(
     'loan_write_off',
-    loans_private.system_account('loan_losses', v_loan.currency),
-    loans_private.system_account('loan_funding', v_loan.currency),
+    private.system_account(v_loan.currency, 'loan_losses'),
+    private.system_account(v_loan.currency, 'loan_funding'),
     v_loan.outstanding_principal,
     v_loan.currency,
     format('Write-off of loan %s', v_loan.id)
   );
 
-  perform loans_private.enter_internal();
   update public.loans
   set status = 'written_off', write_off_transfer_id = v_transfer_id,
       decision_reason = coalesce(p_reason, decision_reason), closed_at = now()
@@ -490,7 +487,6 @@ begin
   update public.loan_installments
   set status = 'written_off'
   where loan_id = p_loan_id and status in ('pending', 'overdue');
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(p_loan_id);
 end;
@@ -725,14 +721,6 @@ CREATE OR REPLACE FUNCTION loans_private.days_30_360 (
        + (least(extract(day from p_to)::integer, 30) - least(extract(day from p_from)::integer, 30))
 $function$;
 
-CREATE OR REPLACE FUNCTION loans_private.enter_internal()
-  RETURNS void
-  LANGUAGE sql
-  SET search_path TO ''
-  AS $function$
-  select set_config('loans.internal', 'on', true)
-$function$;
-
 CREATE OR REPLACE FUNCTION loans_private.guard_loan_installments()
   RETURNS TRIGGER
   LANGUAGE plpgsql
@@ -806,19 +794,6 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION loans_private.http_status (
-  p_sqlstate text
-)
-  RETURNS smallint
-  LANGUAGE sql
-  IMMUTABLE
-  SET search_path TO ''
-  AS $function$
-  select (case p_sqlstate
-    when 'BK004' then 409 when 'BK005' then 404 when 'BK011' then 409
-    else 422 end)::smallint
-$function$;
-
 CREATE OR REPLACE FUNCTION loans_private.in_loan_function()
   RETURNS boolean
   LANGUAGE sql
@@ -826,14 +801,6 @@ CREATE OR REPLACE FUNCTION loans_private.in_loan_function()
   SET search_path TO ''
   AS $function$
   select current_user = 'ledger_owner'
-$function$;
-
-CREATE OR REPLACE FUNCTION loans_private.leave_internal()
-  RETURNS void
-  LANGUAGE sql
-  SET search_path TO ''
-  AS $function$
-  select set_config('loans.internal', 'off', true)
 $function$;
 
 CREATE OR REPLACE FUNCTION loans_private.limit_applications()
@@ -887,13 +854,19 @@ CREATE OR REPLACE FUNCTION loans_private.loan_apply (
   SET search_path TO ''
   AS $function$
 declare
-  v_uid uuid := loans_private.require_user('loan_apply');
+  v_uid uuid := private.require_user('loan_apply');
   v_account public.accounts;
   v_product public.loan_products;
   v_principal bigint;
   v_loan_id uuid;
+  v_exponent smallint;
 begin
-  v_principal := loans_private.to_minor(p_principal, p_currency, 'principal');
+  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
+  if not found then
+    raise exception 'currency (code=%) is not supported', p_currency
+      using errcode = 'BK009', detail = 'currency';
+  end if;
+  v_principal := private.minor_units(p_principal, v_exponent, 'principal');
   if p_term_months is null or p_term_months < 1 then
     raise exception 'term_months (%) must be at least 1', p_term_months
       using errcode = 'BK009', detail = 'term_months';
@@ -947,7 +920,6 @@ begin
       using errcode = 'BK009', detail = 'term_months';
   end if;
 
-  perform loans_private.enter_internal();
   insert into public.loans
     (borrower_id, account_id, product_id, currency, principal, term_months, annual_rate_bps,
      amortization_method, day_count, purpose)
@@ -964,7 +936,6 @@ begin
   from loans_private.amortization_schedule(
          v_principal, v_product.annual_rate_bps, p_term_months, v_product.amortization_method,
          private.business_date()) as s;
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(v_loan_id);
 end;
@@ -1062,7 +1033,7 @@ CREATE OR REPLACE FUNCTION loans_private.loan_repay (
   SET search_path TO ''
   AS $function$
 declare
-  v_uid uuid := loans_private.require_user('loan_repay');
+  v_uid uuid := private.require_user('loan_repay');
   -- The canonical request: another RPC's request never hashes the same.
   v_hash bytea := sha256(convert_to(jsonb_build_object(
     'rpc', 'loan_repay', 'loan_id', p_loan_id, 'amount', trim_scale(p_amount),
@@ -1074,10 +1045,7 @@ declare
   v_message text;
   v_detail text;
 begin
-  if p_idempotency_key is null or p_idempotency_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
-    raise exception 'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -'
-      using errcode = 'BK009', detail = 'p_idempotency_key';
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
 
   -- The ledger's key claim: a concurrent duplicate waits here until the first
   -- commits, then finds its record.
@@ -1109,8 +1077,7 @@ begin
       -- refusal is stored under the key and answered with its HTTP status.
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
                               v_detail = pg_exception_detail;
-      return private.refuse(v_uid, p_idempotency_key, v_state,
-                            loans_private.http_status(v_state), v_message, nullif(v_detail, ''));
+      return private.refuse(v_uid, p_idempotency_key, v_state, v_message, nullif(v_detail, ''));
   end;
   return v_reply || '{"replayed": false}'::jsonb;
 end;
@@ -1127,7 +1094,7 @@ CREATE OR REPLACE FUNCTION loans_private.loan_withdraw (
   SET search_path TO ''
   AS $function$
 declare
-  v_loan public.loans := loans_private.lock_loan(p_loan_id, loans_private.require_user('loan_withdraw'));
+  v_loan public.loans := loans_private.lock_loan(p_loan_id, private.require_user('loan_withdraw'));
 begin
   if v_loan.status <> 'pending' then
     raise exception 'loan (id=%) is %, cannot withdraw', p_loan_id, v_loan.status
@@ -1155,7 +1122,7 @@ declare
   v_loans integer;
   v_run loans_private.close_of_business_runs;
 begin
-  perform loans_private.require_staff('loans_close_of_business');
+  perform private.require_staff('loans_close_of_business');
   if p_business_date is null then
     raise exception 'business date is required' using errcode = 'BK009', detail = 'business_date';
   end if;
@@ -1183,7 +1150,6 @@ begin
   order by l.id
   for update;
 
-  perform loans_private.enter_internal();
   update public.loan_installments as i
   set status = 'overdue', overdue_since = p_business_date
   from public.loans as l
@@ -1197,7 +1163,6 @@ begin
     and exists (select from public.loan_installments as i
                 where i.loan_id = l.id and i.status = 'overdue');
   get diagnostics v_loans = row_count;
-  perform loans_private.leave_internal();
 
   update loans_private.close_of_business_runs
   set installments_marked = v_installments, loans_marked = v_loans
@@ -1395,7 +1360,8 @@ begin
     raise exception 'loan (id=%) is %, cannot repay', p_loan_id, v_loan.status
       using errcode = 'BK011';
   end if;
-  v_amount := loans_private.to_minor(p_amount, v_loan.currency, 'amount');
+  v_amount := private.minor_units(
+    p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency), 'amount');
 
   select a.* into v_account from public.accounts as a
   where a.id = p_from_account_id and a.owner_id = p_uid;
@@ -1415,13 +1381,12 @@ begin
       using errcode = 'BK012', detail = v_payoff.amount::text;
   end if;
 
-  v_funding := loans_private.system_account('loan_funding', v_loan.currency);
+  v_funding := private.system_account(v_loan.currency, 'loan_funding');
   v_transfer_id := loans_private.post_transfer(
     'loan_repayment', v_account.id, v_funding, v_amount, v_loan.currency,
     format('Repayment of loan %s', v_loan.id), p_transfer_id
   );
 
-  perform loans_private.enter_internal();
   if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
     -- Paying off: interest that has not accrued yet is not owed.
     update public.loan_installments
@@ -1439,7 +1404,7 @@ begin
   if v_interest > 0 then
     v_interest_transfer_id := loans_private.post_transfer(
       'loan_repayment', v_funding,
-      loans_private.system_account('loan_interest_income', v_loan.currency),
+      private.system_account(v_loan.currency, 'loan_interest_income'),
       v_interest, v_loan.currency, format('Interest of loan %s', v_loan.id)
     );
   end if;
@@ -1460,7 +1425,6 @@ begin
     where i.loan_id = p_loan_id
   ) as s
   where l.id = p_loan_id;
-  perform loans_private.leave_internal();
 
   v_reply := jsonb_build_object(
     'transfer', loans_private.transfer_json(v_transfer_id),
@@ -1473,94 +1437,6 @@ begin
     (v_transfer_id, p_loan_id, v_interest_transfer_id, v_amount, v_interest,
      (v_allocation ->> 'principal')::bigint, v_reply);
   return v_reply;
-end;
-$function$;
-
-CREATE OR REPLACE FUNCTION loans_private.require_staff (
-  p_action text
-)
-  RETURNS void
-  LANGUAGE plpgsql
-  STABLE
-  SET search_path TO ''
-  AS $function$
-begin
-  if not private.is_staff() then
-    raise exception '% needs an admin', p_action using errcode = 'BK010';
-  end if;
-end;
-$function$;
-
-CREATE OR REPLACE FUNCTION loans_private.require_user (
-  p_action text
-)
-  RETURNS uuid
-  LANGUAGE plpgsql
-  STABLE
-  SET search_path TO ''
-  AS $function$
-declare
-  v_uid uuid := auth.uid();
-begin
-  if v_uid is null then
-    raise exception '% needs a signed-in user', p_action using errcode = 'BK010';
-  end if;
-  return v_uid;
-end;
-$function$;
-
-CREATE OR REPLACE FUNCTION loans_private.system_account (
-  p_purpose  text,
-  p_currency text
-)
-  RETURNS uuid
-  LANGUAGE plpgsql
-  STABLE
-  SET search_path TO ''
-  AS $function$
-declare
-  v_account_id uuid := private.system_account(p_currency, p_purpose);
-begin
-  if v_account_id is null then
-    raise exception 'no % system account for %', p_purpose, p_currency using errcode = 'BK005';
-  end if;
-  return v_account_id;
-end;
-$function$;
-
-CREATE OR REPLACE FUNCTION loans_private.to_minor (
-  p_amount   numeric,
-  p_currency text,
-  p_field    text
-)
-  RETURNS bigint
-  LANGUAGE plpgsql
-  STABLE
-  SET search_path TO ''
-  AS $function$
-declare
-  v_exponent integer;
-  v_minor numeric;
-begin
-  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
-  if not found then
-    raise exception 'currency (code=%) is not supported', p_currency
-      using errcode = 'BK009', detail = 'currency';
-  end if;
-  if p_amount is null or p_amount <= 0 then
-    raise exception '% (%) must be greater than zero', p_field, p_amount
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  v_minor := p_amount * power(10::numeric, v_exponent);
-  if v_minor <> trunc(v_minor) then
-    raise exception '% (%) has more than % decimals for %', p_field, p_amount, v_exponent, p_currency
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  if v_minor > 9223372036854775807 then
-    raise exception '% (%) is too large', p_field, p_amount
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  return v_minor::bigint;
 end;
 $function$;
 
@@ -1921,6 +1797,19 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION private.http_status (
+  p_sqlstate text
+)
+  RETURNS smallint
+  LANGUAGE sql
+  IMMUTABLE
+  SET search_path TO ''
+  AS $function$
+  select (case p_sqlstate
+    when 'BK004' then 409 when 'BK005' then 404 when 'BK006' then 409 when 'BK008' then 429
+    when 'BK010' then 403 when 'BK011' then 409 else 422 end)::smallint
+$function$;
+
 CREATE OR REPLACE FUNCTION private.idempotency_retention()
   RETURNS interval
   LANGUAGE sql
@@ -1951,8 +1840,9 @@ CREATE OR REPLACE FUNCTION private.is_staff()
 $function$;
 
 CREATE OR REPLACE FUNCTION private.minor_units (
-  p_amount   numeric,
-  p_exponent smallint
+  p_amount    numeric,
+  p_exponent  smallint,
+  p_parameter text     DEFAULT 'p_amount'::text
 )
   RETURNS bigint
   LANGUAGE plpgsql
@@ -1961,19 +1851,21 @@ CREATE OR REPLACE FUNCTION private.minor_units (
   AS $function$
 declare
   v_minor numeric := p_amount * (10::numeric ^ p_exponent);
+  v_name text := regexp_replace(p_parameter, '^p_', '');
 begin
   if p_amount is null then
-    perform private.raise_invalid('p_amount', 'amount is required');
+    perform private.raise_invalid(p_parameter, format('%s is required', v_name));
   end if;
   if p_amount <= 0 then
-    perform private.raise_invalid('p_amount', format('amount (%s) must be greater than zero', p_amount));
+    perform private.raise_invalid(p_parameter,
+      format('%s (%s) must be greater than zero', v_name, p_amount));
   end if;
   if v_minor <> trunc(v_minor) then
-    perform private.raise_invalid('p_amount',
-      format('amount (%s) has more than %s decimal places', p_amount, p_exponent));
+    perform private.raise_invalid(p_parameter,
+      format('%s (%s) has more than %s decimal places', v_name, p_amount, p_exponent));
   end if;
   if v_minor > 9223372036854775807 then
-    perform private.raise_invalid('p_amount', format('amount (%s) is too large', p_amount));
+    perform private.raise_invalid(p_parameter, format('%s (%s) is too large', v_name, p_amount));
   end if;
   return v_minor::bigint;
 end;
@@ -2016,17 +1908,12 @@ begin
   if p_reference is null or char_length(p_reference) not between 1 and 280 then
     perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
   end if;
-  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
-    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     v_action, p_account_id, v_amount, p_currency, p_reference
   )::text, 'UTF8'));
-  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
-  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
-  on conflict do nothing;
-  if not found then
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
     return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
   end if;
 
@@ -2046,24 +1933,23 @@ begin
 
   v_refusal := case
     when v_account.id is null or v_account.kind = 'system' then
-      array['BK005', '404', format('account (id=%s) not found', p_account_id)]
+      array['BK005', format('account (id=%s) not found', p_account_id)]
     when v_account.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
+      array['BK002', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
     when v_account.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
+      array['BK004', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
     when v_account.balance::numeric + case p_kind when 'deposit' then v_amount else -v_amount end
            not between -9223372036854775808 and 9223372036854775807
       or v_cash.balance::numeric + case p_kind when 'deposit' then -v_amount else v_amount end
            not between -9223372036854775808 and 9223372036854775807 then
-      array['BK007', '422', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
                                    p_amount, p_currency), 'balance_range']
     when p_kind = 'withdrawal' and v_account.balance::numeric - v_amount < -v_account.overdraft_limit then
-      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
                                    v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
   end;
   if v_refusal is not null then
-    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
-                          v_refusal[3], v_refusal[4]);
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
   if p_kind = 'deposit' then
@@ -2146,7 +2032,6 @@ begin
   if p_from.deferred_credits then
     p_from := private.settle_account(p_from);
   end if;
-  perform set_config('ledger.posting', 'on', true);
   with balances as (
     update public.accounts
        set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
@@ -2169,7 +2054,6 @@ begin
     (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
      p_initiated_by)
   returning * into v_transfer;
-  perform set_config('ledger.posting', 'off', true);
   return v_transfer;
 end;
 $function$;
@@ -2190,7 +2074,6 @@ CREATE OR REPLACE FUNCTION private.post_transfer_deferred (
 declare
   v_transfer public.transfers;
 begin
-  perform set_config('ledger.posting', 'on', true);
   with debited as (
     update public.accounts
        set balance = balance - p_amount_minor, version = version + 1, updated_at = now()
@@ -2213,7 +2096,6 @@ begin
     (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
      p_initiated_by)
   returning * into v_transfer;
-  perform set_config('ledger.posting', 'off', true);
   return v_transfer;
 end;
 $function$;
@@ -2256,12 +2138,11 @@ end;
 $function$;
 
 CREATE OR REPLACE FUNCTION private.refuse (
-  p_caller_id   uuid,
-  p_key         text,
-  p_code        text,
-  p_http_status smallint,
-  p_message     text,
-  p_details     text     DEFAULT NULL::text
+  p_caller_id uuid,
+  p_key       text,
+  p_code      text,
+  p_message   text,
+  p_details   text DEFAULT NULL::text
 )
   RETURNS jsonb
   LANGUAGE plpgsql
@@ -2271,9 +2152,9 @@ declare
   v_error jsonb := private.error_object(p_code, p_message, p_details);
 begin
   update public.idempotency_records
-     set http_status = p_http_status, transfer_id = null, result = v_error
+     set http_status = private.http_status(p_code), transfer_id = null, result = v_error
    where caller_id = p_caller_id and key = p_key;
-  perform set_config('response.status', p_http_status::text, true);
+  perform set_config('response.status', private.http_status(p_code)::text, true);
   return v_error || '{"replayed": false}'::jsonb;
 end;
 $function$;
@@ -2350,6 +2231,22 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION private.require_idempotency_key (
+  p_key text
+)
+  RETURNS void
+  LANGUAGE plpgsql
+  IMMUTABLE
+  SET search_path TO ''
+  AS $function$
+begin
+  if p_key is null or p_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
+    perform private.raise_invalid('p_idempotency_key',
+      'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -');
+  end if;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION private.require_staff (
   p_action text
 )
@@ -2362,6 +2259,24 @@ begin
   if not private.is_staff() then
     raise exception using errcode = 'BK010', message = format('%s is for bank staff only', p_action);
   end if;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION private.require_user (
+  p_action text
+)
+  RETURNS uuid
+  LANGUAGE plpgsql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+declare
+  v_uid uuid := auth.uid();
+begin
+  if v_uid is null then
+    raise exception using errcode = 'BK010', message = format('%s needs a signed-in user', p_action);
+  end if;
+  return v_uid;
 end;
 $function$;
 
@@ -2404,12 +2319,10 @@ CREATE OR REPLACE FUNCTION private.settle_account (
   SET search_path TO ''
   AS $function$
 declare
-  v_posting text := current_setting('ledger.posting', true);
   v_count bigint;
   v_sum bigint;
   v_account public.accounts := p_account;
 begin
-  perform set_config('ledger.posting', 'on', true);
   with moved as (
     delete from public.pending_credits where account_id = p_account.id
     returning id, transfer_id, amount, description, counterparty_account_id
@@ -2434,7 +2347,6 @@ begin
      where id = p_account.id
     returning * into v_account;
   end if;
-  perform set_config('ledger.posting', coalesce(v_posting, 'off'), true);
   return v_account;
 end;
 $function$;
@@ -2476,12 +2388,21 @@ CREATE OR REPLACE FUNCTION private.system_account (
   p_purpose  text
 )
   RETURNS uuid
-  LANGUAGE sql
+  LANGUAGE plpgsql
   STABLE
   SET search_path TO ''
   AS $function$
-  select id from public.accounts
-   where kind = 'system' and currency = p_currency and system_purpose = p_purpose
+declare
+  v_account_id uuid;
+begin
+  select id into v_account_id from public.accounts
+   where kind = 'system' and currency = p_currency and system_purpose = p_purpose;
+  if v_account_id is null then
+    raise exception using errcode = 'BK005',
+      message = format('no %s system account for %s', p_purpose, p_currency);
+  end if;
+  return v_account_id;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION private.transfer_funds (
@@ -2498,7 +2419,7 @@ CREATE OR REPLACE FUNCTION private.transfer_funds (
   SET search_path TO ''
   AS $function$
 declare
-  v_caller uuid := auth.uid();
+  v_caller uuid := private.require_user('transfer_funds');
   v_currency public.currencies;
   v_amount bigint;
   v_counted bigint;
@@ -2512,9 +2433,6 @@ declare
   v_to_locked boolean := false;
   v_refusal text[];
 begin
-  if v_caller is null then
-    raise exception using errcode = 'BK010', message = 'transfer_funds needs a signed-in user';
-  end if;
   select * into v_currency from public.currencies where code = p_currency;
   if v_currency.code is null then
     perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
@@ -2525,9 +2443,7 @@ begin
   else
     v_amount := private.minor_units(p_amount, v_currency.exponent);  -- raises its BK009
   end if;
-  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
-    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
   if char_length(p_description) > 280 then
     perform private.raise_invalid('p_description', 'description must be at most 280 characters');
   end if;
@@ -2541,10 +2457,7 @@ begin
     'transfer_funds', p_from_account_id, p_to_account_id, v_amount, p_currency, p_description
   )::text, 'UTF8'));
 
-  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
-  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
-  on conflict do nothing;
-  if not found then
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
     return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
   end if;
 
@@ -2599,35 +2512,34 @@ begin
 
   v_refusal := case
     when v_from.id is null then
-      array['BK005', '404', format('account (id=%s) not found', p_from_account_id)]
+      array['BK005', format('account (id=%s) not found', p_from_account_id)]
     when v_to.id is null or v_to.kind = 'system' then
-      array['BK005', '404', format('account (id=%s) not found', p_to_account_id)]
+      array['BK005', format('account (id=%s) not found', p_to_account_id)]
     when v_from.id = v_to.id then
-      array['BK003', '422', format('account (id=%s) cannot transfer to itself', v_from.id)]
+      array['BK003', format('account (id=%s) cannot transfer to itself', v_from.id)]
     when v_from.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_from.id, v_from.currency, p_currency)]
+      array['BK002', format('account (id=%s) holds %s, not %s', v_from.id, v_from.currency, p_currency)]
     when v_to.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_to.id, v_to.currency, p_currency)]
+      array['BK002', format('account (id=%s) holds %s, not %s', v_to.id, v_to.currency, p_currency)]
     when v_from.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_from.id, v_from.status), v_from.status]
+      array['BK004', format('account (id=%s) is %s', v_from.id, v_from.status), v_from.status]
     when v_to.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_to.id, v_to.status), v_to.status]
+      array['BK004', format('account (id=%s) is %s', v_to.id, v_to.status), v_to.status]
     when v_amount > v_currency.max_transfer_minor then
-      array['BK007', '422', format('amount (%s %s) is over the limit of %s per transfer',
+      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
                                    p_amount, p_currency, v_currency.max_transfer_minor), 'max_transfer_minor']
     when v_limits.outgoing_minor > v_currency.daily_outgoing_limit_minor then
-      array['BK007', '422', format('transfers today would exceed the daily limit of %s minor units of %s',
+      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
                                    v_currency.daily_outgoing_limit_minor, p_currency), 'daily_outgoing_limit_minor']
     when v_from.balance - v_amount < -v_from.overdraft_limit then
-      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
                                    v_from.id, v_from.balance + v_from.overdraft_limit, v_amount)]
   end;
   if v_refusal is not null then
     update public.transfer_limits
        set outgoing_minor = greatest(outgoing_minor - v_counted, 0)
      where user_id = v_caller and currency = p_currency;
-    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
-                          v_refusal[3], v_refusal[4]);
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
   if v_to_locked then
@@ -3396,14 +3308,6 @@ REVOKE ALL ON FUNCTION "loans_private"."days_30_360"(date, date) FROM "postgres"
 
 GRANT EXECUTE ON FUNCTION "loans_private"."days_30_360"(date, date) TO "postgres";
 
-REVOKE ALL ON FUNCTION "loans_private"."enter_internal"() FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."enter_internal"() TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."enter_internal"() FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."enter_internal"() TO "postgres";
-
 REVOKE ALL ON FUNCTION "loans_private"."guard_loan_installments"() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "loans_private"."guard_loan_installments"() TO "ledger_owner";
@@ -3420,14 +3324,6 @@ REVOKE ALL ON FUNCTION "loans_private"."guard_loans"() FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."guard_loans"() TO "postgres";
 
-REVOKE ALL ON FUNCTION "loans_private"."http_status"(text) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."http_status"(text) TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."http_status"(text) FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."http_status"(text) TO "postgres";
-
 REVOKE ALL ON FUNCTION "loans_private"."in_loan_function"() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "loans_private"."in_loan_function"() TO "ledger_owner";
@@ -3435,14 +3331,6 @@ GRANT EXECUTE ON FUNCTION "loans_private"."in_loan_function"() TO "ledger_owner"
 REVOKE ALL ON FUNCTION "loans_private"."in_loan_function"() FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."in_loan_function"() TO "postgres";
-
-REVOKE ALL ON FUNCTION "loans_private"."leave_internal"() FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."leave_internal"() TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."leave_internal"() FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."leave_internal"() TO "postgres";
 
 REVOKE ALL ON FUNCTION "loans_private"."limit_applications"() FROM PUBLIC;
 
@@ -3555,38 +3443,6 @@ GRANT EXECUTE ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid
 REVOKE ALL ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid, uuid) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid, uuid) TO "postgres";
-
-REVOKE ALL ON FUNCTION "loans_private"."require_staff"(text) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."require_staff"(text) TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."require_staff"(text) FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."require_staff"(text) TO "postgres";
-
-REVOKE ALL ON FUNCTION "loans_private"."require_user"(text) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."require_user"(text) TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."require_user"(text) FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."require_user"(text) TO "postgres";
-
-REVOKE ALL ON FUNCTION "loans_private"."system_account"(text, text) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."system_account"(text, text) TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."system_account"(text, text) FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."system_account"(text, text) TO "postgres";
-
-REVOKE ALL ON FUNCTION "loans_private"."to_minor"(numeric, text, text) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."to_minor"(numeric, text, text) TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."to_minor"(numeric, text, text) FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."to_minor"(numeric, text, text) TO "postgres";
 
 REVOKE ALL ON FUNCTION "loans_private"."touch_updated_at"() FROM PUBLIC;
 
@@ -3756,6 +3612,14 @@ REVOKE ALL ON FUNCTION "private"."guard_idempotency_record_update"() FROM "postg
 
 GRANT EXECUTE ON FUNCTION "private"."guard_idempotency_record_update"() TO "postgres";
 
+REVOKE ALL ON FUNCTION "private"."http_status"(text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."http_status"(text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."http_status"(text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."http_status"(text) TO "postgres";
+
 REVOKE ALL ON FUNCTION "private"."idempotency_retention"() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."idempotency_retention"() TO "ledger_owner";
@@ -3784,13 +3648,13 @@ GRANT EXECUTE ON FUNCTION "private"."is_staff"() TO "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."is_staff"() TO "service_role";
 
-REVOKE ALL ON FUNCTION "private"."minor_units"(numeric, smallint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION "private"."minor_units"(numeric, smallint, text) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION "private"."minor_units"(numeric, smallint) TO "ledger_owner";
+GRANT EXECUTE ON FUNCTION "private"."minor_units"(numeric, smallint, text) TO "ledger_owner";
 
-REVOKE ALL ON FUNCTION "private"."minor_units"(numeric, smallint) FROM "postgres";
+REVOKE ALL ON FUNCTION "private"."minor_units"(numeric, smallint, text) FROM "postgres";
 
-GRANT EXECUTE ON FUNCTION "private"."minor_units"(numeric, smallint) TO "postgres";
+GRANT EXECUTE ON FUNCTION "private"."minor_units"(numeric, smallint, text) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."move_cash"(text, uuid, numeric, text, text, text) FROM PUBLIC;
 
@@ -3848,13 +3712,13 @@ REVOKE ALL ON FUNCTION "private"."raise_invalid"(text, text) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."raise_invalid"(text, text) TO "postgres";
 
-REVOKE ALL ON FUNCTION "private"."refuse"(uuid, text, text, smallint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION "private"."refuse"(uuid, text, text, text, text) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION "private"."refuse"(uuid, text, text, smallint, text, text) TO "ledger_owner";
+GRANT EXECUTE ON FUNCTION "private"."refuse"(uuid, text, text, text, text) TO "ledger_owner";
 
-REVOKE ALL ON FUNCTION "private"."refuse"(uuid, text, text, smallint, text, text) FROM "postgres";
+REVOKE ALL ON FUNCTION "private"."refuse"(uuid, text, text, text, text) FROM "postgres";
 
-GRANT EXECUTE ON FUNCTION "private"."refuse"(uuid, text, text, smallint, text, text) TO "postgres";
+GRANT EXECUTE ON FUNCTION "private"."refuse"(uuid, text, text, text, text) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."refuse_change"() FROM PUBLIC;
 
@@ -3880,6 +3744,14 @@ REVOKE ALL ON FUNCTION "private"."replay_idempotency_key"(uuid, text, bytea) FRO
 
 GRANT EXECUTE ON FUNCTION "private"."replay_idempotency_key"(uuid, text, bytea) TO "postgres";
 
+REVOKE ALL ON FUNCTION "private"."require_idempotency_key"(text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."require_idempotency_key"(text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."require_idempotency_key"(text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."require_idempotency_key"(text) TO "postgres";
+
 REVOKE ALL ON FUNCTION "private"."require_staff"(text) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."require_staff"(text) TO "ledger_owner";
@@ -3887,6 +3759,14 @@ GRANT EXECUTE ON FUNCTION "private"."require_staff"(text) TO "ledger_owner";
 REVOKE ALL ON FUNCTION "private"."require_staff"(text) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."require_staff"(text) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."require_user"(text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."require_user"(text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."require_user"(text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."require_user"(text) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."set_account_status"(uuid, text, text) FROM PUBLIC;
 

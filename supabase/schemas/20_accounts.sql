@@ -86,15 +86,26 @@ create policy "Owners can read their accounts and admins every account"
 -- Nobody inserts, updates or deletes accounts through PostgREST: no grant, so
 -- no policy. open_account, rename_account and the admin functions do it.
 
+-- The bank's system account of a currency for a purpose ('cash',
+-- 'loan_funding', ...), or BK005.
 create function private.system_account(p_currency text, p_purpose text)
 returns uuid
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
-  select id from public.accounts
-   where kind = 'system' and currency = p_currency and system_purpose = p_purpose
+declare
+  v_account_id uuid;
+begin
+  select id into v_account_id from public.accounts
+   where kind = 'system' and currency = p_currency and system_purpose = p_purpose;
+  if v_account_id is null then
+    raise exception using errcode = 'BK005',
+      message = format('no %s system account for %s', p_purpose, p_currency);
+  end if;
+  return v_account_id;
+end;
 $$;
 
 revoke execute on function private.system_account(text, text) from public;

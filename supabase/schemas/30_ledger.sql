@@ -166,8 +166,11 @@ $$;
 
 -- Major units to minor units for a currency of `p_exponent` decimals,
 -- refusing (never rounding) an amount that is missing, not positive, has more
--- decimals than the currency, or does not fit a bigint: BK009 on p_amount.
-create function private.minor_units(p_amount numeric, p_exponent smallint)
+-- decimals than the currency, or does not fit a bigint: BK009 naming
+-- `p_parameter` in details. Every RPC that takes an amount converts it here.
+create function private.minor_units(
+  p_amount numeric, p_exponent smallint, p_parameter text default 'p_amount'
+)
 returns bigint
 language plpgsql
 immutable
@@ -176,21 +179,59 @@ set search_path = ''
 as $$
 declare
   v_minor numeric := p_amount * (10::numeric ^ p_exponent);
+  v_name text := regexp_replace(p_parameter, '^p_', '');
 begin
   if p_amount is null then
-    perform private.raise_invalid('p_amount', 'amount is required');
+    perform private.raise_invalid(p_parameter, format('%s is required', v_name));
   end if;
   if p_amount <= 0 then
-    perform private.raise_invalid('p_amount', format('amount (%s) must be greater than zero', p_amount));
+    perform private.raise_invalid(p_parameter,
+      format('%s (%s) must be greater than zero', v_name, p_amount));
   end if;
   if v_minor <> trunc(v_minor) then
-    perform private.raise_invalid('p_amount',
-      format('amount (%s) has more than %s decimal places', p_amount, p_exponent));
+    perform private.raise_invalid(p_parameter,
+      format('%s (%s) has more than %s decimal places', v_name, p_amount, p_exponent));
   end if;
   if v_minor > 9223372036854775807 then
-    perform private.raise_invalid('p_amount', format('amount (%s) is too large', p_amount));
+    perform private.raise_invalid(p_parameter, format('%s (%s) is too large', v_name, p_amount));
   end if;
   return v_minor::bigint;
+end;
+$$;
+
+-- The caller of a customer RPC: a signed-in user, or BK010.
+create function private.require_user(p_action text)
+returns uuid
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+begin
+  if v_uid is null then
+    raise exception using errcode = 'BK010', message = format('%s needs a signed-in user', p_action);
+  end if;
+  return v_uid;
+end;
+$$;
+
+-- The idempotency key every money-moving RPC takes, by the rule the functions
+-- document (functions/_core/_models.py IDEMPOTENCY_KEY): 1 to 255 characters
+-- of A-Z a-z 0-9 _ . : -
+create function private.require_idempotency_key(p_key text)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+begin
+  if p_key is null or p_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
+    perform private.raise_invalid('p_idempotency_key',
+      'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -');
+  end if;
 end;
 $$;
 
@@ -221,7 +262,6 @@ begin
   if p_from.deferred_credits then
     p_from := private.settle_account(p_from);
   end if;
-  perform set_config('ledger.posting', 'on', true);
   with balances as (
     update public.accounts
        set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
@@ -244,7 +284,6 @@ begin
     (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
      p_initiated_by)
   returning * into v_transfer;
-  perform set_config('ledger.posting', 'off', true);
   return v_transfer;
 end;
 $$;
@@ -300,12 +339,29 @@ begin
 end;
 $$;
 
+-- The HTTP status PostgREST answers a stored refusal with (`response.status`):
+-- a refusal is returned, not raised, so that its idempotency record commits,
+-- and PostgREST can only learn its status from the transaction. This mirrors
+-- the functions' error table (functions/_core/_errors.py), which maps every
+-- SQLSTATE for the functions' own answers; tests/integration/
+-- test_schema_migrations.py checks that the two agree.
+create function private.http_status(p_sqlstate text)
+returns smallint
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select (case p_sqlstate
+    when 'BK004' then 409 when 'BK005' then 404 when 'BK006' then 409 when 'BK008' then 429
+    when 'BK010' then 403 when 'BK011' then 409 else 422 end)::smallint
+$$;
+
 -- Store a business failure under the claimed key and answer it: PostgREST
 -- sends the returned object with `response.status`, and the transaction
 -- commits only the idempotency record.
 create function private.refuse(
-  p_caller_id uuid, p_key text, p_code text, p_http_status smallint, p_message text,
-  p_details text default null
+  p_caller_id uuid, p_key text, p_code text, p_message text, p_details text default null
 )
 returns jsonb
 language plpgsql
@@ -316,9 +372,9 @@ declare
   v_error jsonb := private.error_object(p_code, p_message, p_details);
 begin
   update public.idempotency_records
-     set http_status = p_http_status, transfer_id = null, result = v_error
+     set http_status = private.http_status(p_code), transfer_id = null, result = v_error
    where caller_id = p_caller_id and key = p_key;
-  perform set_config('response.status', p_http_status::text, true);
+  perform set_config('response.status', private.http_status(p_code)::text, true);
   return v_error || '{"replayed": false}'::jsonb;
 end;
 $$;
@@ -326,9 +382,12 @@ $$;
 revoke execute on function
   private.error_object(text, text, text),
   private.raise_invalid(text, text),
-  private.minor_units(numeric, smallint),
+  private.minor_units(numeric, smallint, text),
+  private.require_user(text),
+  private.require_idempotency_key(text),
+  private.http_status(text),
   private.post_transfer(uuid, text, public.accounts, public.accounts, bigint, text, uuid),
   private.claim_idempotency_key(uuid, text, bytea, uuid),
   private.replay_idempotency_key(uuid, text, bytea),
-  private.refuse(uuid, text, text, smallint, text, text)
+  private.refuse(uuid, text, text, text, text)
 from public;

@@ -18,7 +18,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_caller uuid := auth.uid();
+  v_caller uuid := private.require_user('transfer_funds');
   v_currency public.currencies;
   v_amount bigint;
   v_counted bigint;
@@ -32,9 +32,6 @@ declare
   v_to_locked boolean := false;
   v_refusal text[];
 begin
-  if v_caller is null then
-    raise exception using errcode = 'BK010', message = 'transfer_funds needs a signed-in user';
-  end if;
   select * into v_currency from public.currencies where code = p_currency;
   if v_currency.code is null then
     perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
@@ -45,9 +42,7 @@ begin
   else
     v_amount := private.minor_units(p_amount, v_currency.exponent);  -- raises its BK009
   end if;
-  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
-    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
   if char_length(p_description) > 280 then
     perform private.raise_invalid('p_description', 'description must be at most 280 characters');
   end if;
@@ -61,10 +56,7 @@ begin
     'transfer_funds', p_from_account_id, p_to_account_id, v_amount, p_currency, p_description
   )::text, 'UTF8'));
 
-  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
-  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
-  on conflict do nothing;
-  if not found then
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
     return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
   end if;
 
@@ -119,35 +111,34 @@ begin
 
   v_refusal := case
     when v_from.id is null then
-      array['BK005', '404', format('account (id=%s) not found', p_from_account_id)]
+      array['BK005', format('account (id=%s) not found', p_from_account_id)]
     when v_to.id is null or v_to.kind = 'system' then
-      array['BK005', '404', format('account (id=%s) not found', p_to_account_id)]
+      array['BK005', format('account (id=%s) not found', p_to_account_id)]
     when v_from.id = v_to.id then
-      array['BK003', '422', format('account (id=%s) cannot transfer to itself', v_from.id)]
+      array['BK003', format('account (id=%s) cannot transfer to itself', v_from.id)]
     when v_from.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_from.id, v_from.currency, p_currency)]
+      array['BK002', format('account (id=%s) holds %s, not %s', v_from.id, v_from.currency, p_currency)]
     when v_to.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_to.id, v_to.currency, p_currency)]
+      array['BK002', format('account (id=%s) holds %s, not %s', v_to.id, v_to.currency, p_currency)]
     when v_from.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_from.id, v_from.status), v_from.status]
+      array['BK004', format('account (id=%s) is %s', v_from.id, v_from.status), v_from.status]
     when v_to.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_to.id, v_to.status), v_to.status]
+      array['BK004', format('account (id=%s) is %s', v_to.id, v_to.status), v_to.status]
     when v_amount > v_currency.max_transfer_minor then
-      array['BK007', '422', format('amount (%s %s) is over the limit of %s per transfer',
+      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
                                    p_amount, p_currency, v_currency.max_transfer_minor), 'max_transfer_minor']
     when v_limits.outgoing_minor > v_currency.daily_outgoing_limit_minor then
-      array['BK007', '422', format('transfers today would exceed the daily limit of %s minor units of %s',
+      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
                                    v_currency.daily_outgoing_limit_minor, p_currency), 'daily_outgoing_limit_minor']
     when v_from.balance - v_amount < -v_from.overdraft_limit then
-      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
                                    v_from.id, v_from.balance + v_from.overdraft_limit, v_amount)]
   end;
   if v_refusal is not null then
     update public.transfer_limits
        set outgoing_minor = greatest(outgoing_minor - v_counted, 0)
      where user_id = v_caller and currency = p_currency;
-    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
-                          v_refusal[3], v_refusal[4]);
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
   if v_to_locked then
@@ -305,12 +296,10 @@ security invoker
 set search_path = ''
 as $$
 declare
-  v_posting text := current_setting('ledger.posting', true);
   v_count bigint;
   v_sum bigint;
   v_account public.accounts := p_account;
 begin
-  perform set_config('ledger.posting', 'on', true);
   with moved as (
     delete from public.pending_credits where account_id = p_account.id
     returning id, transfer_id, amount, description, counterparty_account_id
@@ -335,7 +324,6 @@ begin
      where id = p_account.id
     returning * into v_account;
   end if;
-  perform set_config('ledger.posting', coalesce(v_posting, 'off'), true);
   return v_account;
 end;
 $$;
@@ -414,7 +402,6 @@ as $$
 declare
   v_transfer public.transfers;
 begin
-  perform set_config('ledger.posting', 'on', true);
   with debited as (
     update public.accounts
        set balance = balance - p_amount_minor, version = version + 1, updated_at = now()
@@ -437,7 +424,6 @@ begin
     (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
      p_initiated_by)
   returning * into v_transfer;
-  perform set_config('ledger.posting', 'off', true);
   return v_transfer;
 end;
 $$;

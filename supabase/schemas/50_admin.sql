@@ -71,17 +71,12 @@ begin
   if p_reference is null or char_length(p_reference) not between 1 and 280 then
     perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
   end if;
-  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
-    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     v_action, p_account_id, v_amount, p_currency, p_reference
   )::text, 'UTF8'));
-  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
-  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
-  on conflict do nothing;
-  if not found then
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
     return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
   end if;
 
@@ -101,24 +96,23 @@ begin
 
   v_refusal := case
     when v_account.id is null or v_account.kind = 'system' then
-      array['BK005', '404', format('account (id=%s) not found', p_account_id)]
+      array['BK005', format('account (id=%s) not found', p_account_id)]
     when v_account.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
+      array['BK002', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
     when v_account.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
+      array['BK004', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
     when v_account.balance::numeric + case p_kind when 'deposit' then v_amount else -v_amount end
            not between -9223372036854775808 and 9223372036854775807
       or v_cash.balance::numeric + case p_kind when 'deposit' then -v_amount else v_amount end
            not between -9223372036854775808 and 9223372036854775807 then
-      array['BK007', '422', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
                                    p_amount, p_currency), 'balance_range']
     when p_kind = 'withdrawal' and v_account.balance::numeric - v_amount < -v_account.overdraft_limit then
-      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
                                    v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
   end;
   if v_refusal is not null then
-    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
-                          v_refusal[3], v_refusal[4]);
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
   if p_kind = 'deposit' then

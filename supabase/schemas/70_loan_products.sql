@@ -121,21 +121,6 @@ create trigger currencies_create_loan_accounts
   for each row execute function loans_private.create_loan_accounts_for_currency();
 
 
-create function loans_private.system_account(p_purpose text, p_currency text)
-returns uuid
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_account_id uuid := private.system_account(p_currency, p_purpose);
-begin
-  if v_account_id is null then
-    raise exception 'no % system account for %', p_purpose, p_currency using errcode = 'BK005';
-  end if;
-  return v_account_id;
-end;
-$$;
 
 -- Loan postings settle a deferred-credit account before checking its funds.
 --

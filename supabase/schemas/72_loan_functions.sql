@@ -50,54 +50,9 @@
 
 -- Helpers ---------------------------------------------------------------------
 
--- Staff: an admin's token, the service_role key or the dashboard, as the
--- ledger decides (private.is_staff).
-create function loans_private.require_staff(p_action text)
-returns void
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  if not private.is_staff() then
-    raise exception '% needs an admin', p_action using errcode = 'BK010';
-  end if;
-end;
-$$;
 
-create function loans_private.require_user(p_action text)
-returns uuid
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_uid uuid := auth.uid();
-begin
-  if v_uid is null then
-    raise exception '% needs a signed-in user', p_action using errcode = 'BK010';
-  end if;
-  return v_uid;
-end;
-$$;
 
--- The loan functions open and close the window in which the guards of
--- 20261123001100_loans.sql let installments and money columns change.
-create function loans_private.enter_internal()
-returns void
-language sql
-set search_path = ''
-as $$
-  select set_config('loans.internal', 'on', true)
-$$;
 
-create function loans_private.leave_internal()
-returns void
-language sql
-set search_path = ''
-as $$
-  select set_config('loans.internal', 'off', true)
-$$;
 
 -- The loan as the API returns it: amounts in minor units, with its schedule.
 create function loans_private.loan_json(p_loan_id uuid)
@@ -144,39 +99,6 @@ as $$
   where l.id = p_loan_id
 $$;
 
--- Major units (the API's decimal string) to minor units, refusing more
--- decimals than the currency has, never rounding.
-create function loans_private.to_minor(p_amount numeric, p_currency text, p_field text)
-returns bigint
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_exponent integer;
-  v_minor numeric;
-begin
-  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
-  if not found then
-    raise exception 'currency (code=%) is not supported', p_currency
-      using errcode = 'BK009', detail = 'currency';
-  end if;
-  if p_amount is null or p_amount <= 0 then
-    raise exception '% (%) must be greater than zero', p_field, p_amount
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  v_minor := p_amount * power(10::numeric, v_exponent);
-  if v_minor <> trunc(v_minor) then
-    raise exception '% (%) has more than % decimals for %', p_field, p_amount, v_exponent, p_currency
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  if v_minor > 9223372036854775807 then
-    raise exception '% (%) is too large', p_field, p_amount
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  return v_minor::bigint;
-end;
-$$;
 
 -- Repayments ------------------------------------------------------------------
 -- One row per repayment that moved money: its allocation and the reply the
@@ -197,17 +119,6 @@ create table loans_private.loan_repayments (
 
 create index loan_repayments_loan_id_idx on loans_private.loan_repayments (loan_id);
 
--- The HTTP status docs/sql-contract.md gives each stored refusal.
-create function loans_private.http_status(p_sqlstate text)
-returns smallint
-language sql
-immutable
-set search_path = ''
-as $$
-  select (case p_sqlstate
-    when 'BK004' then 409 when 'BK005' then 404 when 'BK011' then 409
-    else 422 end)::smallint
-$$;
 
 create function loans_private.loan_apply(
   p_account_id uuid,
@@ -223,13 +134,19 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := loans_private.require_user('loan_apply');
+  v_uid uuid := private.require_user('loan_apply');
   v_account public.accounts;
   v_product public.loan_products;
   v_principal bigint;
   v_loan_id uuid;
+  v_exponent smallint;
 begin
-  v_principal := loans_private.to_minor(p_principal, p_currency, 'principal');
+  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
+  if not found then
+    raise exception 'currency (code=%) is not supported', p_currency
+      using errcode = 'BK009', detail = 'currency';
+  end if;
+  v_principal := private.minor_units(p_principal, v_exponent, 'principal');
   if p_term_months is null or p_term_months < 1 then
     raise exception 'term_months (%) must be at least 1', p_term_months
       using errcode = 'BK009', detail = 'term_months';
@@ -283,7 +200,6 @@ begin
       using errcode = 'BK009', detail = 'term_months';
   end if;
 
-  perform loans_private.enter_internal();
   insert into public.loans
     (borrower_id, account_id, product_id, currency, principal, term_months, annual_rate_bps,
      amortization_method, day_count, purpose)
@@ -300,7 +216,6 @@ begin
   from loans_private.amortization_schedule(
          v_principal, v_product.annual_rate_bps, p_term_months, v_product.amortization_method,
          private.business_date()) as s;
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(v_loan_id);
 end;
@@ -331,7 +246,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_loan public.loans := loans_private.lock_loan(p_loan_id, loans_private.require_user('loan_withdraw'));
+  v_loan public.loans := loans_private.lock_loan(p_loan_id, private.require_user('loan_withdraw'));
 begin
   if v_loan.status <> 'pending' then
     raise exception 'loan (id=%) is %, cannot withdraw', p_loan_id, v_loan.status
@@ -354,7 +269,7 @@ declare
   v_loan public.loans;
   v_transfer_id uuid;
 begin
-  perform loans_private.require_staff('admin_loan_approve');
+  perform private.require_staff('admin_loan_approve');
   -- The lock serialises concurrent approvals: the second waits here, then
   -- sees `active` and is refused, so the principal is disbursed once.
   v_loan := loans_private.lock_loan(p_loan_id, null);
@@ -365,14 +280,13 @@ begin
 
   v_transfer_id := loans_private.post_transfer(
     'loan_disbursement',
-    loans_private.system_account('loan_funding', v_loan.currency),
+    private.system_account(v_loan.currency, 'loan_funding'),
     v_loan.account_id,
     v_loan.principal,
     v_loan.currency,
     format('Disbursement of loan %s', v_loan.id)
   );
 
-  perform loans_private.enter_internal();
   update public.loans
   set status = 'active',
       disbursed_on = private.business_date(),
@@ -384,7 +298,6 @@ begin
   update public.loan_installments
   set due_date = (private.business_date() + make_interval(months => number))::date
   where loan_id = p_loan_id;
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(p_loan_id);
 end;
@@ -400,7 +313,7 @@ as $$
 declare
   v_loan public.loans;
 begin
-  perform loans_private.require_staff('admin_loan_reject');
+  perform private.require_staff('admin_loan_reject');
   v_loan := loans_private.lock_loan(p_loan_id, null);
   if v_loan.status <> 'pending' then
     raise exception 'loan (id=%) is %, cannot reject', p_loan_id, v_loan.status
@@ -656,7 +569,8 @@ begin
     raise exception 'loan (id=%) is %, cannot repay', p_loan_id, v_loan.status
       using errcode = 'BK011';
   end if;
-  v_amount := loans_private.to_minor(p_amount, v_loan.currency, 'amount');
+  v_amount := private.minor_units(
+    p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency), 'amount');
 
   select a.* into v_account from public.accounts as a
   where a.id = p_from_account_id and a.owner_id = p_uid;
@@ -676,13 +590,12 @@ begin
       using errcode = 'BK012', detail = v_payoff.amount::text;
   end if;
 
-  v_funding := loans_private.system_account('loan_funding', v_loan.currency);
+  v_funding := private.system_account(v_loan.currency, 'loan_funding');
   v_transfer_id := loans_private.post_transfer(
     'loan_repayment', v_account.id, v_funding, v_amount, v_loan.currency,
     format('Repayment of loan %s', v_loan.id), p_transfer_id
   );
 
-  perform loans_private.enter_internal();
   if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
     -- Paying off: interest that has not accrued yet is not owed.
     update public.loan_installments
@@ -700,7 +613,7 @@ begin
   if v_interest > 0 then
     v_interest_transfer_id := loans_private.post_transfer(
       'loan_repayment', v_funding,
-      loans_private.system_account('loan_interest_income', v_loan.currency),
+      private.system_account(v_loan.currency, 'loan_interest_income'),
       v_interest, v_loan.currency, format('Interest of loan %s', v_loan.id)
     );
   end if;
@@ -721,7 +634,6 @@ begin
     where i.loan_id = p_loan_id
   ) as s
   where l.id = p_loan_id;
-  perform loans_private.leave_internal();
 
   v_reply := jsonb_build_object(
     'transfer', loans_private.transfer_json(v_transfer_id),
@@ -749,7 +661,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := loans_private.require_user('loan_repay');
+  v_uid uuid := private.require_user('loan_repay');
   -- The canonical request: another RPC's request never hashes the same.
   v_hash bytea := sha256(convert_to(jsonb_build_object(
     'rpc', 'loan_repay', 'loan_id', p_loan_id, 'amount', trim_scale(p_amount),
@@ -761,10 +673,7 @@ declare
   v_message text;
   v_detail text;
 begin
-  if p_idempotency_key is null or p_idempotency_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
-    raise exception 'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -'
-      using errcode = 'BK009', detail = 'p_idempotency_key';
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
 
   -- The ledger's key claim: a concurrent duplicate waits here until the first
   -- commits, then finds its record.
@@ -796,8 +705,7 @@ begin
       -- refusal is stored under the key and answered with its HTTP status.
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
                               v_detail = pg_exception_detail;
-      return private.refuse(v_uid, p_idempotency_key, v_state,
-                            loans_private.http_status(v_state), v_message, nullif(v_detail, ''));
+      return private.refuse(v_uid, p_idempotency_key, v_state, v_message, nullif(v_detail, ''));
   end;
   return v_reply || '{"replayed": false}'::jsonb;
 end;
@@ -816,7 +724,7 @@ declare
   v_loan public.loans;
   v_transfer_id uuid;
 begin
-  perform loans_private.require_staff('admin_loan_write_off');
+  perform private.require_staff('admin_loan_write_off');
   v_loan := loans_private.lock_loan(p_loan_id, null);
   if v_loan.status not in ('active', 'overdue') then
     raise exception 'loan (id=%) is %, cannot write off', p_loan_id, v_loan.status
@@ -828,14 +736,13 @@ begin
 
   v_transfer_id := loans_private.post_transfer(
     'loan_write_off',
-    loans_private.system_account('loan_losses', v_loan.currency),
-    loans_private.system_account('loan_funding', v_loan.currency),
+    private.system_account(v_loan.currency, 'loan_losses'),
+    private.system_account(v_loan.currency, 'loan_funding'),
     v_loan.outstanding_principal,
     v_loan.currency,
     format('Write-off of loan %s', v_loan.id)
   );
 
-  perform loans_private.enter_internal();
   update public.loans
   set status = 'written_off', write_off_transfer_id = v_transfer_id,
       decision_reason = coalesce(p_reason, decision_reason), closed_at = now()
@@ -843,7 +750,6 @@ begin
   update public.loan_installments
   set status = 'written_off'
   where loan_id = p_loan_id and status in ('pending', 'overdue');
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(p_loan_id);
 end;

@@ -42,7 +42,7 @@ declare
   v_loans integer;
   v_run loans_private.close_of_business_runs;
 begin
-  perform loans_private.require_staff('loans_close_of_business');
+  perform private.require_staff('loans_close_of_business');
   if p_business_date is null then
     raise exception 'business date is required' using errcode = 'BK009', detail = 'business_date';
   end if;
@@ -70,7 +70,6 @@ begin
   order by l.id
   for update;
 
-  perform loans_private.enter_internal();
   update public.loan_installments as i
   set status = 'overdue', overdue_since = p_business_date
   from public.loans as l
@@ -84,7 +83,6 @@ begin
     and exists (select from public.loan_installments as i
                 where i.loan_id = l.id and i.status = 'overdue');
   get diagnostics v_loans = row_count;
-  perform loans_private.leave_internal();
 
   update loans_private.close_of_business_runs
   set installments_marked = v_installments, loans_marked = v_loans
