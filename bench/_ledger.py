@@ -87,7 +87,7 @@ def count_transfers(stack: Any, currency: str) -> int:
 
 def settle(stack: Any) -> None:
     """Fold every pending credit into entries, as pg_cron does every few seconds in a
-    deployment (migration 20261123000700). Run between scenarios, outside any measured
+    deployment (supabase/schemas/40_transfers.sql). Run between scenarios, outside any measured
     window: without it the hot runs leave tens of thousands of credits on the hot
     account, and the next run's first debit of that account settles them all in one
     request of about a second, which at one client wrk's coordinated-omission

@@ -344,7 +344,7 @@ $$;
 -- and PostgREST can only learn its status from the transaction. This mirrors
 -- the functions' error table (functions/_core/_errors.py), which maps every
 -- SQLSTATE for the functions' own answers; tests/integration/
--- test_schema_migrations.py checks that the two agree.
+-- test_ledger_errors.py checks that the two agree.
 create function private.http_status(p_sqlstate text)
 returns smallint
 language sql
