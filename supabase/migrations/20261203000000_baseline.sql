@@ -505,44 +505,23 @@ CREATE OR REPLACE FUNCTION loans_private.allocate_repayment (
   AS $function$
 declare
   v_left bigint := p_amount;
-  v_pay bigint;
-  v_row record;
+  v_past_due integer[] := array(
+    select i.number from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
+      and (i.status = 'overdue' or i.due_date < p_date)
+    order by i.number);
   v_current integer;
-  v_past_due_interest bigint := 0;
-  v_past_due_principal bigint := 0;
-  v_current_interest bigint := 0;
-  v_current_principal bigint := 0;
-  v_prepaid bigint := 0;
+  v_past_due_interest bigint;
+  v_past_due_principal bigint;
+  v_current_interest bigint;
+  v_current_principal bigint;
+  v_prepaid bigint;
 begin
   -- 1. and 2. past-due interest, then past-due principal, oldest first.
-  for v_row in
-    select i.number, i.interest_due - i.interest_paid as owed
-    from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
-      and (i.status = 'overdue' or i.due_date < p_date)
-    order by i.number
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set interest_paid = interest_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_past_due_interest := v_past_due_interest + v_pay;
-  end loop;
-  for v_row in
-    select i.number, i.principal_due - i.principal_paid as owed
-    from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
-      and (i.status = 'overdue' or i.due_date < p_date)
-    order by i.number
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set principal_paid = principal_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_past_due_principal := v_past_due_principal + v_pay;
-  end loop;
+  v_past_due_interest := loans_private.pay_installments(p_loan.id, v_past_due, 'interest', v_left);
+  v_left := v_left - v_past_due_interest;
+  v_past_due_principal := loans_private.pay_installments(p_loan.id, v_past_due, 'principal', v_left);
+  v_left := v_left - v_past_due_principal;
 
   -- 3. the current installment: the first one not yet past due and not settled.
   select i.number into v_current
@@ -551,57 +530,25 @@ begin
     and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
   order by i.number
   limit 1;
-  if v_current is not null and v_left > 0 then
-    select least(v_left, i.interest_due - i.interest_paid) into v_pay
-    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
-    v_left := v_left - v_pay;
-    v_current_interest := v_pay;
-    select least(v_left, i.principal_due - i.principal_paid) into v_pay
-    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
-    v_left := v_left - v_pay;
-    v_current_principal := v_pay;
-    update public.loan_installments
-    set interest_paid = interest_paid + v_current_interest,
-        principal_paid = principal_paid + v_current_principal
-    where loan_id = p_loan.id and number = v_current;
-  end if;
+  v_current_interest := loans_private.pay_installments(p_loan.id, array[v_current], 'interest', v_left);
+  v_left := v_left - v_current_interest;
+  v_current_principal := loans_private.pay_installments(p_loan.id, array[v_current], 'principal', v_left);
+  v_left := v_left - v_current_principal;
 
   -- 4. prepayment of principal, from the last installment backwards.
-  for v_row in
-    select i.number, i.principal_due - i.principal_paid as owed
-    from public.loan_installments as i
+  v_prepaid := loans_private.pay_installments(p_loan.id, array(
+    select i.number from public.loan_installments as i
     where i.loan_id = p_loan.id and i.principal_paid < i.principal_due
-    order by i.number desc
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set principal_paid = principal_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_prepaid := v_prepaid + v_pay;
-  end loop;
+    order by i.number desc), 'principal', v_left);
+  v_left := v_left - v_prepaid;
 
   if v_left <> 0 then
     -- The payoff check before this makes it unreachable; refuse rather than
     -- lose money if that ever changes.
     raise exception 'repayment of loan (id=%) left % minor units unallocated', p_loan.id, v_left;
   end if;
-
-  -- 5. after a prepayment, the installments after the current one owe
-  -- interest only on the principal still owed at their start (30/360).
   if v_prepaid > 0 then
-    update public.loan_installments as i
-    set interest_due = greatest(i.interest_paid,
-                                round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
-    from (
-      select x.number,
-             sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
-      from public.loan_installments as x
-      where x.loan_id = p_loan.id
-    ) as b
-    where i.loan_id = p_loan.id and b.number = i.number
-      and i.status = 'pending' and i.due_date >= p_date
-      and i.number > coalesce(v_current, 0);
+    perform loans_private.reprice_after_prepayment(p_loan, p_date, v_current);
   end if;
 
   -- 6. what is settled is paid.
@@ -719,6 +666,25 @@ CREATE OR REPLACE FUNCTION loans_private.days_30_360 (
   select 360 * (extract(year from p_to)::integer - extract(year from p_from)::integer)
        + 30 * (extract(month from p_to)::integer - extract(month from p_from)::integer)
        + (least(extract(day from p_to)::integer, 30) - least(extract(day from p_from)::integer, 30))
+$function$;
+
+CREATE OR REPLACE FUNCTION loans_private.drop_unaccrued_interest (
+  p_loan_id     uuid,
+  p_in_progress integer,
+  p_accrued     bigint,
+  p_date        date
+)
+  RETURNS void
+  LANGUAGE sql
+  SET search_path TO ''
+  AS $function$
+  update public.loan_installments
+  set interest_due = greatest(p_accrued, interest_paid)
+  where loan_id = p_loan_id and number = p_in_progress;
+  update public.loan_installments
+  set interest_due = interest_paid
+  where loan_id = p_loan_id and number > p_in_progress
+    and status = 'pending' and due_date > p_date;
 $function$;
 
 CREATE OR REPLACE FUNCTION loans_private.guard_loan_installments()
@@ -889,36 +855,8 @@ begin
     raise exception 'account (id=%) is %', p_account_id, v_account.status using errcode = 'BK004';
   end if;
 
-  if p_product_id is null then
-    select p.* into v_product from public.loan_products as p
-    where p.currency = p_currency and p.is_default;
-    if not found then
-      raise exception 'no default loan product for %', p_currency
-        using errcode = 'BK005', detail = 'product_id';
-    end if;
-  else
-    select p.* into v_product from public.loan_products as p
-    where p.id = p_product_id and p.active;
-    if not found then
-      raise exception 'loan product (id=%) not found', p_product_id
-        using errcode = 'BK005', detail = 'product_id';
-    end if;
-    if v_product.currency <> p_currency then
-      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
-        using errcode = 'BK002';
-    end if;
-  end if;
-
-  if v_principal not between v_product.min_principal and v_product.max_principal then
-    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
-      v_principal, v_product.id, v_product.min_principal, v_product.max_principal
-      using errcode = 'BK009', detail = 'principal';
-  end if;
-  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
-    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
-      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
-      using errcode = 'BK009', detail = 'term_months';
-  end if;
+  v_product := loans_private.product_for_application(
+    p_product_id, p_currency, v_principal, p_term_months);
 
   insert into public.loans
     (borrower_id, account_id, product_id, currency, principal, term_months, annual_rate_bps,
@@ -1197,6 +1135,39 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION loans_private.pay_installments (
+  p_loan_id uuid,
+  p_numbers integer[],
+  p_part    text,
+  p_amount  bigint
+)
+  RETURNS bigint
+  LANGUAGE plpgsql
+  SET search_path TO ''
+  AS $function$
+declare
+  v_left bigint := p_amount;
+  v_number integer;
+  v_pay bigint;
+begin
+  foreach v_number in array p_numbers loop
+    exit when v_left = 0;
+    continue when v_number is null;
+    update public.loan_installments as i
+       set interest_paid = i.interest_paid + case when p_part = 'interest' then o.pay else 0 end,
+           principal_paid = i.principal_paid + case when p_part = 'principal' then o.pay else 0 end
+      from (select least(v_left, case p_part when 'interest' then x.interest_due - x.interest_paid
+                                             else x.principal_due - x.principal_paid end) as pay
+              from public.loan_installments as x
+             where x.loan_id = p_loan_id and x.number = v_number) as o
+     where i.loan_id = p_loan_id and i.number = v_number
+    returning o.pay into v_pay;
+    v_left := v_left - coalesce(v_pay, 0);
+  end loop;
+  return p_amount - v_left;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION loans_private.payoff (
   p_loan_id uuid,
   p_date    date
@@ -1311,6 +1282,54 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION loans_private.product_for_application (
+  p_product_id      uuid,
+  p_currency        text,
+  p_principal_minor bigint,
+  p_term_months     integer
+)
+  RETURNS public.loan_products
+  LANGUAGE plpgsql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+declare
+  v_product public.loan_products;
+begin
+  if p_product_id is null then
+    select p.* into v_product from public.loan_products as p
+    where p.currency = p_currency and p.is_default;
+    if not found then
+      raise exception 'no default loan product for %', p_currency
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+  else
+    select p.* into v_product from public.loan_products as p
+    where p.id = p_product_id and p.active;
+    if not found then
+      raise exception 'loan product (id=%) not found', p_product_id
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+    if v_product.currency <> p_currency then
+      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
+        using errcode = 'BK002';
+    end if;
+  end if;
+
+  if p_principal_minor not between v_product.min_principal and v_product.max_principal then
+    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
+      p_principal_minor, v_product.id, v_product.min_principal, v_product.max_principal
+      using errcode = 'BK009', detail = 'principal';
+  end if;
+  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
+    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
+      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
+      using errcode = 'BK009', detail = 'term_months';
+  end if;
+  return v_product;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION loans_private.refuse_transition_edits()
   RETURNS TRIGGER
   LANGUAGE plpgsql
@@ -1388,14 +1407,8 @@ begin
   );
 
   if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
-    -- Paying off: interest that has not accrued yet is not owed.
-    update public.loan_installments
-    set interest_due = greatest(v_payoff.accrued, interest_paid)
-    where loan_id = p_loan_id and number = v_payoff.in_progress;
-    update public.loan_installments
-    set interest_due = interest_paid
-    where loan_id = p_loan_id and number > v_payoff.in_progress
-      and status = 'pending' and due_date > v_date;
+    perform loans_private.drop_unaccrued_interest(
+      p_loan_id, v_payoff.in_progress, v_payoff.accrued, v_date);
   end if;
   v_allocation := loans_private.allocate_repayment(v_loan, v_amount, v_date);
 
@@ -1409,6 +1422,52 @@ begin
     );
   end if;
 
+  perform loans_private.settle_loan_status(p_loan_id);
+
+  v_reply := jsonb_build_object(
+    'transfer', loans_private.transfer_json(v_transfer_id),
+    'allocation', v_allocation,
+    'loan', loans_private.loan_json(p_loan_id)
+  );
+  insert into loans_private.loan_repayments
+    (transfer_id, loan_id, interest_transfer_id, amount, interest, principal, reply)
+  values
+    (v_transfer_id, p_loan_id, v_interest_transfer_id, v_amount, v_interest,
+     (v_allocation ->> 'principal')::bigint, v_reply);
+  return v_reply;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION loans_private.reprice_after_prepayment (
+  p_loan    public.loans,
+  p_date    date,
+  p_current integer
+)
+  RETURNS void
+  LANGUAGE sql
+  SET search_path TO ''
+  AS $function$
+  update public.loan_installments as i
+  set interest_due = greatest(i.interest_paid,
+                              round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
+  from (
+    select x.number,
+           sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
+    from public.loan_installments as x
+    where x.loan_id = p_loan.id
+  ) as b
+  where i.loan_id = p_loan.id and b.number = i.number
+    and i.status = 'pending' and i.due_date >= p_date
+    and i.number > coalesce(p_current, 0)
+$function$;
+
+CREATE OR REPLACE FUNCTION loans_private.settle_loan_status (
+  p_loan_id uuid
+)
+  RETURNS void
+  LANGUAGE sql
+  SET search_path TO ''
+  AS $function$
   update public.loans as l
   set outstanding_principal = s.principal_left,
       status = case
@@ -1424,20 +1483,7 @@ begin
     from public.loan_installments as i
     where i.loan_id = p_loan_id
   ) as s
-  where l.id = p_loan_id;
-
-  v_reply := jsonb_build_object(
-    'transfer', loans_private.transfer_json(v_transfer_id),
-    'allocation', v_allocation,
-    'loan', loans_private.loan_json(p_loan_id)
-  );
-  insert into loans_private.loan_repayments
-    (transfer_id, loan_id, interest_transfer_id, amount, interest, principal, reply)
-  values
-    (v_transfer_id, p_loan_id, v_interest_transfer_id, v_amount, v_interest,
-     (v_allocation ->> 'principal')::bigint, v_reply);
-  return v_reply;
-end;
+  where l.id = p_loan_id
 $function$;
 
 CREATE OR REPLACE FUNCTION loans_private.touch_updated_at()
@@ -1547,6 +1593,41 @@ $function$;
 
 ALTER FUNCTION "private"."business_date"() OWNER TO "ledger_owner";
 
+CREATE OR REPLACE FUNCTION private.cash_refusal (
+  p_kind         text,
+  p_account_id   uuid,
+  p_account      public.accounts,
+  p_cash         public.accounts,
+  p_amount       numeric,
+  p_amount_minor bigint,
+  p_currency     text
+)
+  RETURNS text[]
+  LANGUAGE plpgsql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+begin
+  return case
+    when p_account.id is null or p_account.kind = 'system' then
+      array['BK005', format('account (id=%s) not found', p_account_id)]
+    when p_account.currency <> p_currency then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_account.id, p_account.currency, p_currency)]
+    when p_account.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_account.id, p_account.status), p_account.status]
+    when p_account.balance::numeric + case p_kind when 'deposit' then p_amount_minor else -p_amount_minor end
+           not between -9223372036854775808 and 9223372036854775807
+      or p_cash.balance::numeric + case p_kind when 'deposit' then -p_amount_minor else p_amount_minor end
+           not between -9223372036854775808 and 9223372036854775807 then
+      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+             p_amount, p_currency), 'balance_range']
+    when p_kind = 'withdrawal' and p_account.balance::numeric - p_amount_minor < -p_account.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+             p_account.id, p_account.balance + p_account.overdraft_limit, p_amount_minor)]
+  end;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION private.check_request()
   RETURNS void
   LANGUAGE plpgsql
@@ -1574,6 +1655,30 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION private.check_transfer_request (
+  p_from_account_id uuid,
+  p_to_account_id   uuid,
+  p_idempotency_key text,
+  p_description     text
+)
+  RETURNS void
+  LANGUAGE plpgsql
+  IMMUTABLE
+  SET search_path TO ''
+  AS $function$
+begin
+  perform private.require_idempotency_key(p_idempotency_key);
+  if char_length(p_description) > 280 then
+    perform private.raise_invalid('p_description', 'description must be at most 280 characters');
+  end if;
+  if p_from_account_id is null or p_to_account_id is null then
+    perform private.raise_invalid(
+      case when p_from_account_id is null then 'p_from_account_id' else 'p_to_account_id' end,
+      'both accounts are required');
+  end if;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION private.claim_idempotency_key (
   p_caller_id    uuid,
   p_key          text,
@@ -1593,10 +1698,11 @@ end;
 $function$;
 
 CREATE OR REPLACE FUNCTION private.count_money_movement (
-  p_user_id  uuid,
-  p_currency text
+  p_user_id       uuid,
+  p_currency      text,
+  p_counted_minor bigint DEFAULT 0
 )
-  RETURNS void
+  RETURNS public.transfer_limits
   LANGUAGE plpgsql
   SET search_path TO ''
   AS $function$
@@ -1606,14 +1712,17 @@ declare
 begin
   select c.transfers_per_minute into v_per_minute from public.currencies as c where c.code = p_currency;
   if v_per_minute is null then
-    return;
+    return null;
   end if;
   insert into public.transfer_limits as l
     (user_id, currency, day, outgoing_minor, window_started_at, window_count)
-  values (p_user_id, p_currency, (now() at time zone 'utc')::date, 0, now(), 1)
+  values (p_user_id, p_currency, (now() at time zone 'utc')::date, p_counted_minor, now(), 1)
   on conflict (user_id, currency) do update set
     day = excluded.day,
-    outgoing_minor = case when l.day = excluded.day then l.outgoing_minor else 0 end,
+    outgoing_minor = least(
+      excluded.outgoing_minor::numeric
+        + case when l.day = excluded.day then l.outgoing_minor else 0 end,
+      9223372036854775807)::bigint,
     window_started_at = case when l.window_started_at > now() - interval '1 minute'
                              then l.window_started_at else now() end,
     window_count = case when l.window_started_at > now() - interval '1 minute'
@@ -1626,6 +1735,7 @@ begin
       detail = greatest(1, ceil(extract(epoch from
                  v_limits.window_started_at + interval '1 minute' - clock_timestamp())))::text;
   end if;
+  return v_limits;
 end;
 $function$;
 
@@ -1931,23 +2041,8 @@ begin
     if v_row.id = p_account_id then v_account := v_row; end if;
   end loop;
 
-  v_refusal := case
-    when v_account.id is null or v_account.kind = 'system' then
-      array['BK005', format('account (id=%s) not found', p_account_id)]
-    when v_account.currency <> p_currency then
-      array['BK002', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
-    when v_account.status <> 'active' then
-      array['BK004', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
-    when v_account.balance::numeric + case p_kind when 'deposit' then v_amount else -v_amount end
-           not between -9223372036854775808 and 9223372036854775807
-      or v_cash.balance::numeric + case p_kind when 'deposit' then -v_amount else v_amount end
-           not between -9223372036854775808 and 9223372036854775807 then
-      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
-                                   p_amount, p_currency), 'balance_range']
-    when p_kind = 'withdrawal' and v_account.balance::numeric - v_amount < -v_account.overdraft_limit then
-      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-                                   v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
-  end;
+  v_refusal := private.cash_refusal(
+    p_kind, p_account_id, v_account, v_cash, p_amount, v_amount, p_currency);
   if v_refusal is not null then
     return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
@@ -2443,15 +2538,8 @@ begin
   else
     v_amount := private.minor_units(p_amount, v_currency.exponent);  -- raises its BK009
   end if;
-  perform private.require_idempotency_key(p_idempotency_key);
-  if char_length(p_description) > 280 then
-    perform private.raise_invalid('p_description', 'description must be at most 280 characters');
-  end if;
-  if p_from_account_id is null or p_to_account_id is null then
-    perform private.raise_invalid(
-      case when p_from_account_id is null then 'p_from_account_id' else 'p_to_account_id' end,
-      'both accounts are required');
-  end if;
+  perform private.check_transfer_request(
+    p_from_account_id, p_to_account_id, p_idempotency_key, p_description);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     'transfer_funds', p_from_account_id, p_to_account_id, v_amount, p_currency, p_description
@@ -2465,28 +2553,7 @@ begin
   -- not counted towards the day's total; the sum saturates instead of
   -- overflowing a bigint, so an absurd amount is a limit refusal, not a 500.
   v_counted := case when v_amount > v_currency.max_transfer_minor then 0 else v_amount end;
-  insert into public.transfer_limits as l
-    (user_id, currency, day, outgoing_minor, window_started_at, window_count)
-  values (v_caller, p_currency, (now() at time zone 'utc')::date, v_counted, now(), 1)
-  on conflict (user_id, currency) do update set
-    day = excluded.day,
-    outgoing_minor = least(
-      excluded.outgoing_minor::numeric
-        + case when l.day = excluded.day then l.outgoing_minor else 0 end,
-      9223372036854775807)::bigint,
-    window_started_at = case when l.window_started_at > now() - interval '1 minute'
-                             then l.window_started_at else now() end,
-    window_count = case when l.window_started_at > now() - interval '1 minute'
-                        then l.window_count + 1 else 1 end
-  returning * into v_limits;
-  if v_limits.window_count > v_currency.transfers_per_minute then
-    raise exception using
-      errcode = 'BK008',
-      message = format('more than %s transfers in %s per minute', v_currency.transfers_per_minute,
-                       p_currency),
-      detail = greatest(1, ceil(extract(epoch from
-                 v_limits.window_started_at + interval '1 minute' - clock_timestamp())))::text;
-  end if;
+  v_limits := private.count_money_movement(v_caller, p_currency, v_counted);
 
   -- Lock the sender (only if the caller owns it) and the receiver unless it
   -- takes deferred credits, in id order.
@@ -2510,31 +2577,8 @@ begin
     v_from := private.settle_account(v_from);
   end if;
 
-  v_refusal := case
-    when v_from.id is null then
-      array['BK005', format('account (id=%s) not found', p_from_account_id)]
-    when v_to.id is null or v_to.kind = 'system' then
-      array['BK005', format('account (id=%s) not found', p_to_account_id)]
-    when v_from.id = v_to.id then
-      array['BK003', format('account (id=%s) cannot transfer to itself', v_from.id)]
-    when v_from.currency <> p_currency then
-      array['BK002', format('account (id=%s) holds %s, not %s', v_from.id, v_from.currency, p_currency)]
-    when v_to.currency <> p_currency then
-      array['BK002', format('account (id=%s) holds %s, not %s', v_to.id, v_to.currency, p_currency)]
-    when v_from.status <> 'active' then
-      array['BK004', format('account (id=%s) is %s', v_from.id, v_from.status), v_from.status]
-    when v_to.status <> 'active' then
-      array['BK004', format('account (id=%s) is %s', v_to.id, v_to.status), v_to.status]
-    when v_amount > v_currency.max_transfer_minor then
-      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
-                                   p_amount, p_currency, v_currency.max_transfer_minor), 'max_transfer_minor']
-    when v_limits.outgoing_minor > v_currency.daily_outgoing_limit_minor then
-      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
-                                   v_currency.daily_outgoing_limit_minor, p_currency), 'daily_outgoing_limit_minor']
-    when v_from.balance - v_amount < -v_from.overdraft_limit then
-      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-                                   v_from.id, v_from.balance + v_from.overdraft_limit, v_amount)]
-  end;
+  v_refusal := private.transfer_refusal(
+    p_from_account_id, p_to_account_id, v_from, v_to, p_amount, v_amount, v_currency, v_limits);
   if v_refusal is not null then
     update public.transfer_limits
        set outgoing_minor = greatest(outgoing_minor - v_counted, 0)
@@ -2554,6 +2598,50 @@ end;
 $function$;
 
 ALTER FUNCTION "private"."transfer_funds"(uuid, uuid, numeric, text, text, text) OWNER TO "ledger_owner";
+
+CREATE OR REPLACE FUNCTION private.transfer_refusal (
+  p_from_id      uuid,
+  p_to_id        uuid,
+  p_from         public.accounts,
+  p_to           public.accounts,
+  p_amount       numeric,
+  p_amount_minor bigint,
+  p_currency     public.currencies,
+  p_limits       public.transfer_limits
+)
+  RETURNS text[]
+  LANGUAGE plpgsql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+begin
+  return case
+    when p_from.id is null then
+      array['BK005', format('account (id=%s) not found', p_from_id)]
+    when p_to.id is null or p_to.kind = 'system' then
+      array['BK005', format('account (id=%s) not found', p_to_id)]
+    when p_from.id = p_to.id then
+      array['BK003', format('account (id=%s) cannot transfer to itself', p_from.id)]
+    when p_from.currency <> p_currency.code then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_from.id, p_from.currency, p_currency.code)]
+    when p_to.currency <> p_currency.code then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_to.id, p_to.currency, p_currency.code)]
+    when p_from.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_from.id, p_from.status), p_from.status]
+    when p_to.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_to.id, p_to.status), p_to.status]
+    when p_amount_minor > p_currency.max_transfer_minor then
+      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
+             p_amount, p_currency.code, p_currency.max_transfer_minor), 'max_transfer_minor']
+    when p_limits.outgoing_minor > p_currency.daily_outgoing_limit_minor then
+      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
+             p_currency.daily_outgoing_limit_minor, p_currency.code), 'daily_outgoing_limit_minor']
+    when p_from.balance - p_amount_minor < -p_from.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+             p_from.id, p_from.balance + p_from.overdraft_limit, p_amount_minor)]
+  end;
+end;
+$function$;
 
 CREATE OR REPLACE FUNCTION private.write_audit_log()
   RETURNS TRIGGER
@@ -3308,6 +3396,14 @@ REVOKE ALL ON FUNCTION "loans_private"."days_30_360"(date, date) FROM "postgres"
 
 GRANT EXECUTE ON FUNCTION "loans_private"."days_30_360"(date, date) TO "postgres";
 
+REVOKE ALL ON FUNCTION "loans_private"."drop_unaccrued_interest"(uuid, integer, bigint, date) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "loans_private"."drop_unaccrued_interest"(uuid, integer, bigint, date) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "loans_private"."drop_unaccrued_interest"(uuid, integer, bigint, date) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "loans_private"."drop_unaccrued_interest"(uuid, integer, bigint, date) TO "postgres";
+
 REVOKE ALL ON FUNCTION "loans_private"."guard_loan_installments"() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "loans_private"."guard_loan_installments"() TO "ledger_owner";
@@ -3404,6 +3500,14 @@ REVOKE ALL ON FUNCTION "loans_private"."lock_loan"(uuid, uuid) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."lock_loan"(uuid, uuid) TO "postgres";
 
+REVOKE ALL ON FUNCTION "loans_private"."pay_installments"(uuid, integer[], text, bigint) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "loans_private"."pay_installments"(uuid, integer[], text, bigint) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "loans_private"."pay_installments"(uuid, integer[], text, bigint) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "loans_private"."pay_installments"(uuid, integer[], text, bigint) TO "postgres";
+
 REVOKE ALL ON FUNCTION "loans_private"."payoff"(uuid, date) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "loans_private"."payoff"(uuid, date) TO "ledger_owner";
@@ -3419,6 +3523,14 @@ GRANT EXECUTE ON FUNCTION "loans_private"."post_transfer"(text, uuid, uuid, bigi
 REVOKE ALL ON FUNCTION "loans_private"."post_transfer"(text, uuid, uuid, bigint, text, text, uuid) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."post_transfer"(text, uuid, uuid, bigint, text, text, uuid) TO "postgres";
+
+REVOKE ALL ON FUNCTION "loans_private"."product_for_application"(uuid, text, bigint, integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "loans_private"."product_for_application"(uuid, text, bigint, integer) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "loans_private"."product_for_application"(uuid, text, bigint, integer) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "loans_private"."product_for_application"(uuid, text, bigint, integer) TO "postgres";
 
 REVOKE ALL ON FUNCTION "loans_private"."refuse_transition_edits"() FROM PUBLIC;
 
@@ -3443,6 +3555,22 @@ GRANT EXECUTE ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid
 REVOKE ALL ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid, uuid) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid, uuid) TO "postgres";
+
+REVOKE ALL ON FUNCTION "loans_private"."reprice_after_prepayment"(public.loans, date, integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "loans_private"."reprice_after_prepayment"(public.loans, date, integer) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "loans_private"."reprice_after_prepayment"(public.loans, date, integer) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "loans_private"."reprice_after_prepayment"(public.loans, date, integer) TO "postgres";
+
+REVOKE ALL ON FUNCTION "loans_private"."settle_loan_status"(uuid) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "loans_private"."settle_loan_status"(uuid) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "loans_private"."settle_loan_status"(uuid) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "loans_private"."settle_loan_status"(uuid) TO "postgres";
 
 REVOKE ALL ON FUNCTION "loans_private"."touch_updated_at"() FROM PUBLIC;
 
@@ -3510,6 +3638,14 @@ GRANT EXECUTE ON FUNCTION "private"."business_date"() TO "ledger_owner";
 
 GRANT EXECUTE ON FUNCTION "private"."business_date"() TO "service_role";
 
+REVOKE ALL ON FUNCTION "private"."cash_refusal"(text, uuid, public.accounts, public.accounts, numeric, bigint, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."cash_refusal"(text, uuid, public.accounts, public.accounts, numeric, bigint, text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."cash_refusal"(text, uuid, public.accounts, public.accounts, numeric, bigint, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."cash_refusal"(text, uuid, public.accounts, public.accounts, numeric, bigint, text) TO "postgres";
+
 REVOKE ALL ON FUNCTION "private"."check_request"() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."check_request"() TO "anon", "authenticated", "ledger_owner";
@@ -3520,6 +3656,14 @@ GRANT EXECUTE ON FUNCTION "private"."check_request"() TO "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."check_request"() TO "service_role";
 
+REVOKE ALL ON FUNCTION "private"."check_transfer_request"(uuid, uuid, text, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."check_transfer_request"(uuid, uuid, text, text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."check_transfer_request"(uuid, uuid, text, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."check_transfer_request"(uuid, uuid, text, text) TO "postgres";
+
 REVOKE ALL ON FUNCTION "private"."claim_idempotency_key"(uuid, text, bytea, uuid) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."claim_idempotency_key"(uuid, text, bytea, uuid) TO "ledger_owner";
@@ -3528,13 +3672,13 @@ REVOKE ALL ON FUNCTION "private"."claim_idempotency_key"(uuid, text, bytea, uuid
 
 GRANT EXECUTE ON FUNCTION "private"."claim_idempotency_key"(uuid, text, bytea, uuid) TO "postgres";
 
-REVOKE ALL ON FUNCTION "private"."count_money_movement"(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION "private"."count_money_movement"(uuid, text, bigint) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION "private"."count_money_movement"(uuid, text) TO "ledger_owner";
+GRANT EXECUTE ON FUNCTION "private"."count_money_movement"(uuid, text, bigint) TO "ledger_owner";
 
-REVOKE ALL ON FUNCTION "private"."count_money_movement"(uuid, text) FROM "postgres";
+REVOKE ALL ON FUNCTION "private"."count_money_movement"(uuid, text, bigint) FROM "postgres";
 
-GRANT EXECUTE ON FUNCTION "private"."count_money_movement"(uuid, text) TO "postgres";
+GRANT EXECUTE ON FUNCTION "private"."count_money_movement"(uuid, text, bigint) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."create_cash_account_for_currency"() FROM PUBLIC;
 
@@ -3809,6 +3953,14 @@ GRANT EXECUTE ON FUNCTION "private"."transfer_funds"(uuid, uuid, numeric, text, 
 REVOKE ALL ON FUNCTION "private"."transfer_funds"(uuid, uuid, numeric, text, text, text) FROM "ledger_owner";
 
 GRANT EXECUTE ON FUNCTION "private"."transfer_funds"(uuid, uuid, numeric, text, text, text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."transfer_refusal"(uuid, uuid, public.accounts, public.accounts, numeric, bigint, public.currencies, public.transfer_limits) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."transfer_refusal"(uuid, uuid, public.accounts, public.accounts, numeric, bigint, public.currencies, public.transfer_limits) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."transfer_refusal"(uuid, uuid, public.accounts, public.accounts, numeric, bigint, public.currencies, public.transfer_limits) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."transfer_refusal"(uuid, uuid, public.accounts, public.accounts, numeric, bigint, public.currencies, public.transfer_limits) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."write_audit_log"() FROM PUBLIC;
 

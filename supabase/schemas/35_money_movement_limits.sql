@@ -16,8 +16,15 @@
 -- post it against balances that the overdraft check and the ledger
 -- invariants keep far from the edge.
 
-create function private.count_money_movement(p_user_id uuid, p_currency text)
-returns void
+-- Count one money movement of `p_user_id` in `p_currency`: the one-minute
+-- window for the rate limit (over it: BK008 with the seconds to wait) and, for
+-- a transfer, `p_counted_minor` towards the day's outgoing total, saturating
+-- at the largest bigint. One upsert, so the limits hold across every function
+-- instance without a second round trip. An unknown currency counts nothing.
+create function private.count_money_movement(
+  p_user_id uuid, p_currency text, p_counted_minor bigint default 0
+)
+returns public.transfer_limits
 language plpgsql
 security invoker
 set search_path = ''
@@ -28,14 +35,17 @@ declare
 begin
   select c.transfers_per_minute into v_per_minute from public.currencies as c where c.code = p_currency;
   if v_per_minute is null then
-    return;
+    return null;
   end if;
   insert into public.transfer_limits as l
     (user_id, currency, day, outgoing_minor, window_started_at, window_count)
-  values (p_user_id, p_currency, (now() at time zone 'utc')::date, 0, now(), 1)
+  values (p_user_id, p_currency, (now() at time zone 'utc')::date, p_counted_minor, now(), 1)
   on conflict (user_id, currency) do update set
     day = excluded.day,
-    outgoing_minor = case when l.day = excluded.day then l.outgoing_minor else 0 end,
+    outgoing_minor = least(
+      excluded.outgoing_minor::numeric
+        + case when l.day = excluded.day then l.outgoing_minor else 0 end,
+      9223372036854775807)::bigint,
     window_started_at = case when l.window_started_at > now() - interval '1 minute'
                              then l.window_started_at else now() end,
     window_count = case when l.window_started_at > now() - interval '1 minute'
@@ -48,9 +58,10 @@ begin
       detail = greatest(1, ceil(extract(epoch from
                  v_limits.window_started_at + interval '1 minute' - clock_timestamp())))::text;
   end if;
+  return v_limits;
 end;
 $$;
 
-revoke execute on function private.count_money_movement(uuid, text) from public;
+revoke execute on function private.count_money_movement(uuid, text, bigint) from public;
 
-grant execute on function private.count_money_movement(uuid, text) to ledger_owner;
+grant execute on function private.count_money_movement(uuid, text, bigint) to ledger_owner;

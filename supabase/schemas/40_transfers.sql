@@ -4,6 +4,84 @@
 -- limits, locks both accounts in id order and posts in one statement
 -- (balances, transfer row, entries in data-modifying CTEs).
 
+-- The first rule a transfer breaks, as {sqlstate, message, details}, or null.
+-- The caller has locked (or read, for a deferred receiver) both accounts.
+create function private.transfer_refusal(
+  p_from_id uuid,
+  p_to_id uuid,
+  p_from public.accounts,
+  p_to public.accounts,
+  p_amount numeric,
+  p_amount_minor bigint,
+  p_currency public.currencies,
+  p_limits public.transfer_limits
+)
+returns text[]
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return case
+    when p_from.id is null then
+      array['BK005', format('account (id=%s) not found', p_from_id)]
+    when p_to.id is null or p_to.kind = 'system' then
+      array['BK005', format('account (id=%s) not found', p_to_id)]
+    when p_from.id = p_to.id then
+      array['BK003', format('account (id=%s) cannot transfer to itself', p_from.id)]
+    when p_from.currency <> p_currency.code then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_from.id, p_from.currency, p_currency.code)]
+    when p_to.currency <> p_currency.code then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_to.id, p_to.currency, p_currency.code)]
+    when p_from.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_from.id, p_from.status), p_from.status]
+    when p_to.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_to.id, p_to.status), p_to.status]
+    when p_amount_minor > p_currency.max_transfer_minor then
+      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
+             p_amount, p_currency.code, p_currency.max_transfer_minor), 'max_transfer_minor']
+    when p_limits.outgoing_minor > p_currency.daily_outgoing_limit_minor then
+      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
+             p_currency.daily_outgoing_limit_minor, p_currency.code), 'daily_outgoing_limit_minor']
+    when p_from.balance - p_amount_minor < -p_from.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+             p_from.id, p_from.balance + p_from.overdraft_limit, p_amount_minor)]
+  end;
+end;
+$$;
+
+revoke execute on function private.transfer_refusal(
+  uuid, uuid, public.accounts, public.accounts, numeric, bigint, public.currencies,
+  public.transfer_limits
+) from public;
+
+-- The parts of a transfer request checked before its key is claimed, in
+-- the order the functions check them: BK009 naming the parameter.
+create function private.check_transfer_request(
+  p_from_account_id uuid, p_to_account_id uuid, p_idempotency_key text, p_description text
+)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+begin
+  perform private.require_idempotency_key(p_idempotency_key);
+  if char_length(p_description) > 280 then
+    perform private.raise_invalid('p_description', 'description must be at most 280 characters');
+  end if;
+  if p_from_account_id is null or p_to_account_id is null then
+    perform private.raise_invalid(
+      case when p_from_account_id is null then 'p_from_account_id' else 'p_to_account_id' end,
+      'both accounts are required');
+  end if;
+end;
+$$;
+
+revoke execute on function private.check_transfer_request(uuid, uuid, text, text) from public;
+
 create function private.transfer_funds(
   p_from_account_id uuid,
   p_to_account_id uuid,
@@ -42,15 +120,8 @@ begin
   else
     v_amount := private.minor_units(p_amount, v_currency.exponent);  -- raises its BK009
   end if;
-  perform private.require_idempotency_key(p_idempotency_key);
-  if char_length(p_description) > 280 then
-    perform private.raise_invalid('p_description', 'description must be at most 280 characters');
-  end if;
-  if p_from_account_id is null or p_to_account_id is null then
-    perform private.raise_invalid(
-      case when p_from_account_id is null then 'p_from_account_id' else 'p_to_account_id' end,
-      'both accounts are required');
-  end if;
+  perform private.check_transfer_request(
+    p_from_account_id, p_to_account_id, p_idempotency_key, p_description);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     'transfer_funds', p_from_account_id, p_to_account_id, v_amount, p_currency, p_description
@@ -64,28 +135,7 @@ begin
   -- not counted towards the day's total; the sum saturates instead of
   -- overflowing a bigint, so an absurd amount is a limit refusal, not a 500.
   v_counted := case when v_amount > v_currency.max_transfer_minor then 0 else v_amount end;
-  insert into public.transfer_limits as l
-    (user_id, currency, day, outgoing_minor, window_started_at, window_count)
-  values (v_caller, p_currency, (now() at time zone 'utc')::date, v_counted, now(), 1)
-  on conflict (user_id, currency) do update set
-    day = excluded.day,
-    outgoing_minor = least(
-      excluded.outgoing_minor::numeric
-        + case when l.day = excluded.day then l.outgoing_minor else 0 end,
-      9223372036854775807)::bigint,
-    window_started_at = case when l.window_started_at > now() - interval '1 minute'
-                             then l.window_started_at else now() end,
-    window_count = case when l.window_started_at > now() - interval '1 minute'
-                        then l.window_count + 1 else 1 end
-  returning * into v_limits;
-  if v_limits.window_count > v_currency.transfers_per_minute then
-    raise exception using
-      errcode = 'BK008',
-      message = format('more than %s transfers in %s per minute', v_currency.transfers_per_minute,
-                       p_currency),
-      detail = greatest(1, ceil(extract(epoch from
-                 v_limits.window_started_at + interval '1 minute' - clock_timestamp())))::text;
-  end if;
+  v_limits := private.count_money_movement(v_caller, p_currency, v_counted);
 
   -- Lock the sender (only if the caller owns it) and the receiver unless it
   -- takes deferred credits, in id order.
@@ -109,31 +159,8 @@ begin
     v_from := private.settle_account(v_from);
   end if;
 
-  v_refusal := case
-    when v_from.id is null then
-      array['BK005', format('account (id=%s) not found', p_from_account_id)]
-    when v_to.id is null or v_to.kind = 'system' then
-      array['BK005', format('account (id=%s) not found', p_to_account_id)]
-    when v_from.id = v_to.id then
-      array['BK003', format('account (id=%s) cannot transfer to itself', v_from.id)]
-    when v_from.currency <> p_currency then
-      array['BK002', format('account (id=%s) holds %s, not %s', v_from.id, v_from.currency, p_currency)]
-    when v_to.currency <> p_currency then
-      array['BK002', format('account (id=%s) holds %s, not %s', v_to.id, v_to.currency, p_currency)]
-    when v_from.status <> 'active' then
-      array['BK004', format('account (id=%s) is %s', v_from.id, v_from.status), v_from.status]
-    when v_to.status <> 'active' then
-      array['BK004', format('account (id=%s) is %s', v_to.id, v_to.status), v_to.status]
-    when v_amount > v_currency.max_transfer_minor then
-      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
-                                   p_amount, p_currency, v_currency.max_transfer_minor), 'max_transfer_minor']
-    when v_limits.outgoing_minor > v_currency.daily_outgoing_limit_minor then
-      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
-                                   v_currency.daily_outgoing_limit_minor, p_currency), 'daily_outgoing_limit_minor']
-    when v_from.balance - v_amount < -v_from.overdraft_limit then
-      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-                                   v_from.id, v_from.balance + v_from.overdraft_limit, v_amount)]
-  end;
+  v_refusal := private.transfer_refusal(
+    p_from_account_id, p_to_account_id, v_from, v_to, p_amount, v_amount, v_currency, v_limits);
   if v_refusal is not null then
     update public.transfer_limits
        set outgoing_minor = greatest(outgoing_minor - v_counted, 0)

@@ -33,6 +33,48 @@ $$;
 -- refusal; the withdrawal's funds check is done in numeric too, so a huge
 -- withdrawal is BK001 (insufficient funds), not an overflow.
 
+-- The first rule a deposit or withdrawal breaks, as {sqlstate, message,
+-- details}, or null. The caller has locked both accounts.
+create function private.cash_refusal(
+  p_kind text,
+  p_account_id uuid,
+  p_account public.accounts,
+  p_cash public.accounts,
+  p_amount numeric,
+  p_amount_minor bigint,
+  p_currency text
+)
+returns text[]
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return case
+    when p_account.id is null or p_account.kind = 'system' then
+      array['BK005', format('account (id=%s) not found', p_account_id)]
+    when p_account.currency <> p_currency then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_account.id, p_account.currency, p_currency)]
+    when p_account.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_account.id, p_account.status), p_account.status]
+    when p_account.balance::numeric + case p_kind when 'deposit' then p_amount_minor else -p_amount_minor end
+           not between -9223372036854775808 and 9223372036854775807
+      or p_cash.balance::numeric + case p_kind when 'deposit' then -p_amount_minor else p_amount_minor end
+           not between -9223372036854775808 and 9223372036854775807 then
+      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+             p_amount, p_currency), 'balance_range']
+    when p_kind = 'withdrawal' and p_account.balance::numeric - p_amount_minor < -p_account.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+             p_account.id, p_account.balance + p_account.overdraft_limit, p_amount_minor)]
+  end;
+end;
+$$;
+
+revoke execute on function private.cash_refusal(
+  text, uuid, public.accounts, public.accounts, numeric, bigint, text
+) from public;
+
 create function private.move_cash(
   p_kind text,
   p_account_id uuid,
@@ -94,23 +136,8 @@ begin
     if v_row.id = p_account_id then v_account := v_row; end if;
   end loop;
 
-  v_refusal := case
-    when v_account.id is null or v_account.kind = 'system' then
-      array['BK005', format('account (id=%s) not found', p_account_id)]
-    when v_account.currency <> p_currency then
-      array['BK002', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
-    when v_account.status <> 'active' then
-      array['BK004', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
-    when v_account.balance::numeric + case p_kind when 'deposit' then v_amount else -v_amount end
-           not between -9223372036854775808 and 9223372036854775807
-      or v_cash.balance::numeric + case p_kind when 'deposit' then -v_amount else v_amount end
-           not between -9223372036854775808 and 9223372036854775807 then
-      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
-                                   p_amount, p_currency), 'balance_range']
-    when p_kind = 'withdrawal' and v_account.balance::numeric - v_amount < -v_account.overdraft_limit then
-      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-                                   v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
-  end;
+  v_refusal := private.cash_refusal(
+    p_kind, p_account_id, v_account, v_cash, p_amount, v_amount, p_currency);
   if v_refusal is not null then
     return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;

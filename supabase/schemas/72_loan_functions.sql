@@ -120,6 +120,54 @@ create table loans_private.loan_repayments (
 create index loan_repayments_loan_id_idx on loans_private.loan_repayments (loan_id);
 
 
+-- The product an application is made under (the currency's default when it
+-- names none), refusing one that does not lend this currency, principal or
+-- term.
+create function loans_private.product_for_application(
+  p_product_id uuid, p_currency text, p_principal_minor bigint, p_term_months integer
+)
+returns public.loan_products
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_product public.loan_products;
+begin
+  if p_product_id is null then
+    select p.* into v_product from public.loan_products as p
+    where p.currency = p_currency and p.is_default;
+    if not found then
+      raise exception 'no default loan product for %', p_currency
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+  else
+    select p.* into v_product from public.loan_products as p
+    where p.id = p_product_id and p.active;
+    if not found then
+      raise exception 'loan product (id=%) not found', p_product_id
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+    if v_product.currency <> p_currency then
+      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
+        using errcode = 'BK002';
+    end if;
+  end if;
+
+  if p_principal_minor not between v_product.min_principal and v_product.max_principal then
+    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
+      p_principal_minor, v_product.id, v_product.min_principal, v_product.max_principal
+      using errcode = 'BK009', detail = 'principal';
+  end if;
+  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
+    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
+      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
+      using errcode = 'BK009', detail = 'term_months';
+  end if;
+  return v_product;
+end;
+$$;
+
 create function loans_private.loan_apply(
   p_account_id uuid,
   p_principal numeric,
@@ -169,36 +217,8 @@ begin
     raise exception 'account (id=%) is %', p_account_id, v_account.status using errcode = 'BK004';
   end if;
 
-  if p_product_id is null then
-    select p.* into v_product from public.loan_products as p
-    where p.currency = p_currency and p.is_default;
-    if not found then
-      raise exception 'no default loan product for %', p_currency
-        using errcode = 'BK005', detail = 'product_id';
-    end if;
-  else
-    select p.* into v_product from public.loan_products as p
-    where p.id = p_product_id and p.active;
-    if not found then
-      raise exception 'loan product (id=%) not found', p_product_id
-        using errcode = 'BK005', detail = 'product_id';
-    end if;
-    if v_product.currency <> p_currency then
-      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
-        using errcode = 'BK002';
-    end if;
-  end if;
-
-  if v_principal not between v_product.min_principal and v_product.max_principal then
-    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
-      v_principal, v_product.id, v_product.min_principal, v_product.max_principal
-      using errcode = 'BK009', detail = 'principal';
-  end if;
-  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
-    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
-      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
-      using errcode = 'BK009', detail = 'term_months';
-  end if;
+  v_product := loans_private.product_for_application(
+    p_product_id, p_currency, v_principal, p_term_months);
 
   insert into public.loans
     (borrower_id, account_id, product_id, currency, principal, term_months, annual_rate_bps,
@@ -409,6 +429,62 @@ end;
 $$;
 
 -- Repay -----------------------------------------------------------------------
+-- Pay up to `p_amount` of one part ('interest' or 'principal') of the
+-- installments `p_numbers`, in that order, each up to what it still owes.
+-- Answers what it paid. A null number (no current installment) pays nothing.
+create function loans_private.pay_installments(
+  p_loan_id uuid, p_numbers integer[], p_part text, p_amount bigint
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_left bigint := p_amount;
+  v_number integer;
+  v_pay bigint;
+begin
+  foreach v_number in array p_numbers loop
+    exit when v_left = 0;
+    continue when v_number is null;
+    update public.loan_installments as i
+       set interest_paid = i.interest_paid + case when p_part = 'interest' then o.pay else 0 end,
+           principal_paid = i.principal_paid + case when p_part = 'principal' then o.pay else 0 end
+      from (select least(v_left, case p_part when 'interest' then x.interest_due - x.interest_paid
+                                             else x.principal_due - x.principal_paid end) as pay
+              from public.loan_installments as x
+             where x.loan_id = p_loan_id and x.number = v_number) as o
+     where i.loan_id = p_loan_id and i.number = v_number
+    returning o.pay into v_pay;
+    v_left := v_left - coalesce(v_pay, 0);
+  end loop;
+  return p_amount - v_left;
+end;
+$$;
+
+-- 5. after a prepayment, the installments after the current one owe
+-- interest only on the principal still owed at their start (30/360).
+create function loans_private.reprice_after_prepayment(
+  p_loan public.loans, p_date date, p_current integer
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.loan_installments as i
+  set interest_due = greatest(i.interest_paid,
+                              round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
+  from (
+    select x.number,
+           sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
+    from public.loan_installments as x
+    where x.loan_id = p_loan.id
+  ) as b
+  where i.loan_id = p_loan.id and b.number = i.number
+    and i.status = 'pending' and i.due_date >= p_date
+    and i.number > coalesce(p_current, 0)
+$$;
+
 -- Spreads p_amount over the installments in the documented order and marks
 -- what it settles; the caller has locked the loan and checked p_amount
 -- against the payoff. Returns the allocation.
@@ -423,44 +499,23 @@ set search_path = ''
 as $$
 declare
   v_left bigint := p_amount;
-  v_pay bigint;
-  v_row record;
+  v_past_due integer[] := array(
+    select i.number from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
+      and (i.status = 'overdue' or i.due_date < p_date)
+    order by i.number);
   v_current integer;
-  v_past_due_interest bigint := 0;
-  v_past_due_principal bigint := 0;
-  v_current_interest bigint := 0;
-  v_current_principal bigint := 0;
-  v_prepaid bigint := 0;
+  v_past_due_interest bigint;
+  v_past_due_principal bigint;
+  v_current_interest bigint;
+  v_current_principal bigint;
+  v_prepaid bigint;
 begin
   -- 1. and 2. past-due interest, then past-due principal, oldest first.
-  for v_row in
-    select i.number, i.interest_due - i.interest_paid as owed
-    from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
-      and (i.status = 'overdue' or i.due_date < p_date)
-    order by i.number
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set interest_paid = interest_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_past_due_interest := v_past_due_interest + v_pay;
-  end loop;
-  for v_row in
-    select i.number, i.principal_due - i.principal_paid as owed
-    from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
-      and (i.status = 'overdue' or i.due_date < p_date)
-    order by i.number
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set principal_paid = principal_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_past_due_principal := v_past_due_principal + v_pay;
-  end loop;
+  v_past_due_interest := loans_private.pay_installments(p_loan.id, v_past_due, 'interest', v_left);
+  v_left := v_left - v_past_due_interest;
+  v_past_due_principal := loans_private.pay_installments(p_loan.id, v_past_due, 'principal', v_left);
+  v_left := v_left - v_past_due_principal;
 
   -- 3. the current installment: the first one not yet past due and not settled.
   select i.number into v_current
@@ -469,57 +524,25 @@ begin
     and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
   order by i.number
   limit 1;
-  if v_current is not null and v_left > 0 then
-    select least(v_left, i.interest_due - i.interest_paid) into v_pay
-    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
-    v_left := v_left - v_pay;
-    v_current_interest := v_pay;
-    select least(v_left, i.principal_due - i.principal_paid) into v_pay
-    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
-    v_left := v_left - v_pay;
-    v_current_principal := v_pay;
-    update public.loan_installments
-    set interest_paid = interest_paid + v_current_interest,
-        principal_paid = principal_paid + v_current_principal
-    where loan_id = p_loan.id and number = v_current;
-  end if;
+  v_current_interest := loans_private.pay_installments(p_loan.id, array[v_current], 'interest', v_left);
+  v_left := v_left - v_current_interest;
+  v_current_principal := loans_private.pay_installments(p_loan.id, array[v_current], 'principal', v_left);
+  v_left := v_left - v_current_principal;
 
   -- 4. prepayment of principal, from the last installment backwards.
-  for v_row in
-    select i.number, i.principal_due - i.principal_paid as owed
-    from public.loan_installments as i
+  v_prepaid := loans_private.pay_installments(p_loan.id, array(
+    select i.number from public.loan_installments as i
     where i.loan_id = p_loan.id and i.principal_paid < i.principal_due
-    order by i.number desc
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set principal_paid = principal_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_prepaid := v_prepaid + v_pay;
-  end loop;
+    order by i.number desc), 'principal', v_left);
+  v_left := v_left - v_prepaid;
 
   if v_left <> 0 then
     -- The payoff check before this makes it unreachable; refuse rather than
     -- lose money if that ever changes.
     raise exception 'repayment of loan (id=%) left % minor units unallocated', p_loan.id, v_left;
   end if;
-
-  -- 5. after a prepayment, the installments after the current one owe
-  -- interest only on the principal still owed at their start (30/360).
   if v_prepaid > 0 then
-    update public.loan_installments as i
-    set interest_due = greatest(i.interest_paid,
-                                round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
-    from (
-      select x.number,
-             sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
-      from public.loan_installments as x
-      where x.loan_id = p_loan.id
-    ) as b
-    where i.loan_id = p_loan.id and b.number = i.number
-      and i.status = 'pending' and i.due_date >= p_date
-      and i.number > coalesce(v_current, 0);
+    perform loans_private.reprice_after_prepayment(p_loan, p_date, v_current);
   end if;
 
   -- 6. what is settled is paid.
@@ -539,6 +562,50 @@ begin
     'prepaid_principal', v_prepaid
   );
 end;
+$$;
+
+-- Paying off: interest that has not accrued by `p_date` is not owed, so the
+-- running installment keeps only what accrued and the later ones none.
+create function loans_private.drop_unaccrued_interest(
+  p_loan_id uuid, p_in_progress integer, p_accrued bigint, p_date date
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.loan_installments
+  set interest_due = greatest(p_accrued, interest_paid)
+  where loan_id = p_loan_id and number = p_in_progress;
+  update public.loan_installments
+  set interest_due = interest_paid
+  where loan_id = p_loan_id and number > p_in_progress
+    and status = 'pending' and due_date > p_date;
+$$;
+
+-- A loan's outstanding principal and status from its installments after a
+-- repayment: paid off when nothing is owed, active again when no installment
+-- is overdue.
+create function loans_private.settle_loan_status(p_loan_id uuid)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.loans as l
+  set outstanding_principal = s.principal_left,
+      status = case
+        when s.principal_left = 0 and s.interest_left = 0 then 'paid_off'
+        when l.status = 'overdue' and s.overdue = 0 then 'active'
+        else l.status
+      end,
+      closed_at = case when s.principal_left = 0 and s.interest_left = 0 then now() end
+  from (
+    select coalesce(sum(i.principal_due - i.principal_paid), 0) as principal_left,
+           coalesce(sum(i.interest_due - i.interest_paid), 0) as interest_left,
+           count(*) filter (where i.status = 'overdue') as overdue
+    from public.loan_installments as i
+    where i.loan_id = p_loan_id
+  ) as s
+  where l.id = p_loan_id
 $$;
 
 create function loans_private.repay_once(
@@ -597,14 +664,8 @@ begin
   );
 
   if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
-    -- Paying off: interest that has not accrued yet is not owed.
-    update public.loan_installments
-    set interest_due = greatest(v_payoff.accrued, interest_paid)
-    where loan_id = p_loan_id and number = v_payoff.in_progress;
-    update public.loan_installments
-    set interest_due = interest_paid
-    where loan_id = p_loan_id and number > v_payoff.in_progress
-      and status = 'pending' and due_date > v_date;
+    perform loans_private.drop_unaccrued_interest(
+      p_loan_id, v_payoff.in_progress, v_payoff.accrued, v_date);
   end if;
   v_allocation := loans_private.allocate_repayment(v_loan, v_amount, v_date);
 
@@ -618,22 +679,7 @@ begin
     );
   end if;
 
-  update public.loans as l
-  set outstanding_principal = s.principal_left,
-      status = case
-        when s.principal_left = 0 and s.interest_left = 0 then 'paid_off'
-        when l.status = 'overdue' and s.overdue = 0 then 'active'
-        else l.status
-      end,
-      closed_at = case when s.principal_left = 0 and s.interest_left = 0 then now() end
-  from (
-    select coalesce(sum(i.principal_due - i.principal_paid), 0) as principal_left,
-           coalesce(sum(i.interest_due - i.interest_paid), 0) as interest_left,
-           count(*) filter (where i.status = 'overdue') as overdue
-    from public.loan_installments as i
-    where i.loan_id = p_loan_id
-  ) as s
-  where l.id = p_loan_id;
+  perform loans_private.settle_loan_status(p_loan_id);
 
   v_reply := jsonb_build_object(
     'transfer', loans_private.transfer_json(v_transfer_id),
