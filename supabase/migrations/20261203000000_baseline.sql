@@ -1341,16 +1341,6 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION loans_private.refuse_truncate()
-  RETURNS TRIGGER
-  LANGUAGE plpgsql
-  SET search_path TO ''
-  AS $function$
-begin
-  raise exception '% cannot be truncated', tg_table_name using errcode = 'BK011';
-end;
-$function$;
-
 CREATE OR REPLACE FUNCTION loans_private.repay_once (
   p_uid             uuid,
   p_loan_id         uuid,
@@ -3163,7 +3153,7 @@ CREATE TRIGGER loan_installments_guard
 CREATE TRIGGER loan_installments_no_truncate
   BEFORE TRUNCATE ON public.loan_installments
   FOR EACH STATEMENT
-  EXECUTE FUNCTION loans_private.refuse_truncate();
+  EXECUTE FUNCTION private.refuse_change('installments are kept with their loan');
 
 CREATE TRIGGER loan_products_audit_changes
   AFTER INSERT OR DELETE OR UPDATE ON public.loan_products
@@ -3198,7 +3188,7 @@ CREATE TRIGGER loans_limit_applications
 CREATE TRIGGER loans_no_truncate
   BEFORE TRUNCATE ON public.loans
   FOR EACH STATEMENT
-  EXECUTE FUNCTION loans_private.refuse_truncate();
+  EXECUTE FUNCTION private.refuse_change('loans are kept');
 
 CREATE TRIGGER pending_credits_are_never_updated
   BEFORE UPDATE ON public.pending_credits
@@ -3539,14 +3529,6 @@ GRANT EXECUTE ON FUNCTION "loans_private"."refuse_transition_edits"() TO "ledger
 REVOKE ALL ON FUNCTION "loans_private"."refuse_transition_edits"() FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "loans_private"."refuse_transition_edits"() TO "postgres";
-
-REVOKE ALL ON FUNCTION "loans_private"."refuse_truncate"() FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION "loans_private"."refuse_truncate"() TO "ledger_owner";
-
-REVOKE ALL ON FUNCTION "loans_private"."refuse_truncate"() FROM "postgres";
-
-GRANT EXECUTE ON FUNCTION "loans_private"."refuse_truncate"() TO "postgres";
 
 REVOKE ALL ON FUNCTION "loans_private"."repay_once"(uuid, uuid, numeric, uuid, uuid) FROM PUBLIC;
 

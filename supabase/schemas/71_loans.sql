@@ -210,19 +210,10 @@ create trigger loans_guard
   before insert or update or delete on public.loans
   for each row execute function loans_private.guard_loans();
 
-create function loans_private.refuse_truncate()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  raise exception '% cannot be truncated', tg_table_name using errcode = 'BK011';
-end;
-$$;
 
 create trigger loans_no_truncate
   before truncate on public.loans
-  for each statement execute function loans_private.refuse_truncate();
+  for each statement execute function private.refuse_change('loans are kept');
 
 create function loans_private.guard_loan_installments()
 returns trigger
@@ -248,7 +239,7 @@ create trigger loan_installments_guard
 
 create trigger loan_installments_no_truncate
   before truncate on public.loan_installments
-  for each statement execute function loans_private.refuse_truncate();
+  for each statement execute function private.refuse_change('installments are kept with their loan');
 
 -- Row-level security ---------------------------------------------------------
 
