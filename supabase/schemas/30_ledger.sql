@@ -237,8 +237,8 @@ $$;
 
 -- Posting ----------------------------------------------------------------------
 
--- As before (the caller has locked both rows and checked every rule), in one
--- statement; and a debited deferred account is settled first, so its entries
+-- The posting: the caller has locked both rows and checked every rule; one
+-- statement moves the balances and writes the entries and the transfer; and a debited deferred account is settled first, so its entries
 -- keep their order even for callers that do not settle themselves (the loan
 -- functions: their funds check sees the balance before the settle, which can
 -- only refuse, never overdraw).

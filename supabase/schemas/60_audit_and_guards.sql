@@ -142,8 +142,8 @@ create trigger audit_log_cannot_be_truncated
   before truncate on public.audit_log
   for each statement execute function private.refuse_change('the audit log is append-only');
 
--- The audit log, repayment replies, close-of-business runs, rate-limit
--- counters and loan products: written only by the ledger's functions, kept.
+-- Every update of an account is audited but a posting's own (balance,
+-- version and updated_at, recorded by its transfer and entries).
 
 create trigger accounts_audit_updates
   after update on public.accounts
@@ -163,8 +163,7 @@ create trigger audit_log_comes_from_the_audit_trigger
   for each row when (current_user <> 'ledger_owner')
   execute function private.refuse_change('the audit log is written only by the audit trigger');
 
--- Repayment replies and close-of-business runs: written only by the loan
--- functions, never deleted or truncated.
+-- Rate-limit counters: kept by the money-moving functions only.
 create trigger transfer_limits_come_from_the_ledger
   before insert or update or delete on public.transfer_limits
   for each row when (current_user <> 'ledger_owner')
@@ -174,7 +173,7 @@ create trigger transfer_limits_cannot_be_truncated
   before truncate on public.transfer_limits
   for each statement execute function private.refuse_change('rate-limit counters are kept by the ledger''s functions');
 
--- Loan products: edited by staff and audited, but never truncated.
+
 -- Currencies and idempotency records hold for every role.
 --
 -- Every amount in the ledger is minor units of its currency's exponent, so

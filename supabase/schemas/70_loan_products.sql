@@ -208,6 +208,7 @@ $$;
 
 revoke execute on all functions in schema loans_private from public;
 
+-- Loan products: edited by staff and audited, but never truncated.
 create trigger loan_products_cannot_be_truncated
   before truncate on public.loan_products
   for each statement execute function private.refuse_change('loan products are referenced by loans');

@@ -986,6 +986,7 @@ create trigger loans_limit_applications
   before insert on public.loans
   for each row execute function loans_private.limit_applications();
 
+-- Repayment replies: written only by loan_repay, never deleted or truncated.
 create trigger loan_repayments_come_from_loan_functions
   before insert or update or delete on loans_private.loan_repayments
   for each row when (current_user <> 'ledger_owner')

@@ -121,6 +121,7 @@ grant execute on function loans_private.loans_close_of_business(date) to service
 
 grant execute on function public.loans_close_of_business(date) to service_role;
 
+-- Close-of-business runs: written only by the run, never truncated.
 create trigger close_of_business_runs_come_from_the_run
   before insert or update or delete on loans_private.close_of_business_runs
   for each row when (current_user <> 'ledger_owner')
