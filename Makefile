@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: help install run stop reset status env token migrate test test-unit lint format openapi bench clean
+.PHONY: help install run stop reset status env token migrate migration schema-check test test-unit lint format openapi bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -49,6 +49,13 @@ token: install  ## a user token: make token EMAIL=bob@example.com [ADMIN=1]
 
 migrate: install  ## apply new migrations to the running dev stack
 	@$(STACK) migrate
+
+migration: install  ## write the next migration from supabase/schemas: make migration NAME=add_x
+	@test -n "$(NAME)" || { echo "usage: make migration NAME=add_x"; exit 2; }
+	@$(PY) scripts/schema_diff.py migration $(NAME)
+
+schema-check: install  ## fail when supabase/migrations and supabase/schemas disagree
+	@$(PY) scripts/schema_diff.py check
 
 test: install  ## every test, on its own isolated stack, with the coverage bar
 	$(PY) -m pytest --cov=functions --cov-branch --cov-report=term --cov-fail-under=90

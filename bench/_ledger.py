@@ -86,11 +86,12 @@ def count_transfers(stack: Any, currency: str) -> int:
 
 def settle(stack: Any) -> None:
     """Fold every pending credit into entries, as pg_cron does every few seconds in a
-    deployment (README.md, Deploy). Run between scenarios, outside any measured
-    window: without it the hot runs leave tens of thousands of credits on the hot
-    account, and the next run's first debit of that account settles them all in one
-    slow request, which at one client wrk's coordinated-omission correction turns
-    into a p99 of whole seconds (bench/README.md has the figures)."""
+    deployment (README.md, Deploy; supabase/schemas/40_transfers.sql). Run between
+    scenarios, outside any measured window: without it the hot runs leave tens of
+    thousands of credits on the hot account, and the next run's first debit of that
+    account settles them all in one slow request, which at one client wrk's
+    coordinated-omission correction turns into a p99 of whole seconds (bench/README.md
+    has the figures)."""
     psql(stack, "-c", "select public.settle_pending_credits()")
 
 

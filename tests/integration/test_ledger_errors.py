@@ -433,3 +433,54 @@ def test_the_security_advisors_report_no_warning_and_no_error(stack: StackHandle
     assert result.returncode == 0, output
     assert '"level": "WARN"' not in output
     assert '"level": "ERROR"' not in output
+
+
+@pytest.mark.parametrize("key", ["", "has spaces", "semi;colon", "é", "k" * 256])
+def test_every_money_rpc_refuses_a_key_outside_the_documented_rule(
+    customer: Callable[[], Customer], pg: psycopg.Connection[Any], key: str
+) -> None:
+    alice, bob = customer(), customer()
+    before = _ledger_counts(pg)
+    body = _rpc(
+        alice.http, "transfer_funds", p_from_account_id=alice.usd, p_to_account_id=bob.usd,
+        p_amount="1.00", p_currency="USD", p_idempotency_key=key,
+    ).json()  # fmt: skip
+    assert (body["code"], body["details"]) == ("BK009", "p_idempotency_key")
+    with pytest.raises(psycopg.Error) as raised:
+        pg.execute(
+            "select public.admin_deposit(%s, 1.00, 'USD', 'a deposit', %s)", [alice.usd, key]
+        )
+    assert raised.value.diag.sqlstate == "BK009"
+    assert raised.value.diag.message_detail == "p_idempotency_key"
+    assert _ledger_counts(pg) == before
+
+
+def test_a_key_made_of_every_allowed_character_is_accepted(
+    customer: Callable[[], Customer],
+) -> None:
+    alice, bob = customer(), customer()
+    moved = _transfer(alice, bob.usd, key="Az09_.:-" + "k" * 247)
+    assert moved.status_code == 200, moved.text
+
+
+def test_the_stored_refusals_status_agrees_with_the_functions_error_table(
+    pg: psycopg.Connection[Any],
+) -> None:
+    from functions._core._errors import _LEDGER_SQLSTATES
+
+    for sqlstate, (_, status) in _LEDGER_SQLSTATES.items():
+        row = pg.execute("select private.http_status(%s)", [sqlstate]).fetchone()
+        assert row == (status,), sqlstate
+
+
+def test_a_posting_leaves_no_setting_behind(
+    customer: Callable[[], Customer], pg: psycopg.Connection[Any]
+) -> None:
+    alice = customer()
+    with pg.transaction():
+        _deposit(pg, alice.usd, "1.00", "USD")
+        row = pg.execute(
+            "select current_setting('ledger.posting', true),"
+            " current_setting('loans.internal', true)"
+        ).fetchone()
+    assert row in ((None, None), ("", ""))

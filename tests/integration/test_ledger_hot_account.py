@@ -1,4 +1,4 @@
-"""Deferred credits (migration 20261123000700): a hot account under load.
+"""Deferred credits (supabase/schemas/40_transfers.sql): a hot account under load.
 
 Transfers into an account flagged `deferred_credits` append to
 `pending_credits` instead of locking the account's row; a settle moves them

@@ -150,7 +150,7 @@ def test_application_without_a_product_uses_the_currency_default(
     [
         ({"p_principal": "99.99"}, "BK009", "outside loan product"),
         ({"p_principal": "100000.01"}, "BK009", "outside loan product"),
-        ({"p_principal": "100.001"}, "BK009", "more than 2 decimals"),
+        ({"p_principal": "100.001"}, "BK009", "more than 2 decimal places"),
         ({"p_principal": "-5"}, "BK009", "greater than zero"),
         ({"p_term_months": 361}, "BK009", "outside loan product"),
         ({"p_term_months": 0}, "BK009", "at least 1"),
@@ -219,7 +219,7 @@ def test_customer_cannot_approve_reject_or_write_off(
     for name in ("admin_loan_approve", "admin_loan_reject", "admin_loan_write_off"):
         response = rpc(rest(borrower.token), name, p_loan_id=loan["id"])
         assert response.json()["code"] == "BK010", name
-        assert "needs an admin" in response.json()["message"]
+        assert "is for bank staff only" in response.json()["message"]
     assert snapshot(pg, loan["id"]) == before
 
 

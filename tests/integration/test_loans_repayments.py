@@ -1,6 +1,6 @@
 """Repayments: allocation order, partial, late and early payments, payoff, idempotency.
 
-Allocation (see 20261123001200_loan_functions.sql): past-due interest, past-due
+Allocation (see supabase/schemas/72_loan_functions.sql): past-due interest, past-due
 principal, the current installment's interest and principal, then prepayment
 of principal from the last installment backwards (the term shortens, and the
 interest of the installments after the current one is recomputed on the

@@ -1,7 +1,7 @@
 """The amortization schedule, checked against an independent computation.
 
 The expectations come from `expected_schedule` below, written from the rules
-in supabase/migrations/20261123001150_loan_schedule.sql with Python's decimal
+in supabase/schemas/71_loans.sql with Python's decimal
 and calendar, never by calling the SQL. Cases cover both methods, 0- and
 3-decimal currencies (the schedule works in minor units, so only the size of
 the numbers changes), 1- and 360-month terms and a zero rate. The schedule is

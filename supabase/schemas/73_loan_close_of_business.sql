@@ -42,7 +42,7 @@ declare
   v_loans integer;
   v_run loans_private.close_of_business_runs;
 begin
-  perform loans_private.require_staff('loans_close_of_business');
+  perform private.require_staff('loans_close_of_business');
   if p_business_date is null then
     raise exception 'business date is required' using errcode = 'BK009', detail = 'business_date';
   end if;
@@ -70,7 +70,6 @@ begin
   order by l.id
   for update;
 
-  perform loans_private.enter_internal();
   update public.loan_installments as i
   set status = 'overdue', overdue_since = p_business_date
   from public.loans as l
@@ -84,7 +83,6 @@ begin
     and exists (select from public.loan_installments as i
                 where i.loan_id = l.id and i.status = 'overdue');
   get diagnostics v_loans = row_count;
-  perform loans_private.leave_internal();
 
   update loans_private.close_of_business_runs
   set installments_marked = v_installments, loans_marked = v_loans
@@ -98,7 +96,9 @@ begin
 end;
 $$;
 
-create function public.loans_close_of_business(p_business_date date)
+create function public.loans_close_of_business(
+  p_business_date date default private.business_date()
+)
 returns jsonb
 language sql
 security invoker
@@ -108,9 +108,27 @@ as $$
 $$;
 
 comment on function public.loans_close_of_business(date) is
-  'Marks overdue installments and loans for a business date; a rerun of a date changes nothing. service_role and postgres only.';
+  'Marks overdue installments and loans for a business date (default: today in the bank''s timezone); '
+  'a rerun of a date changes nothing. service_role and postgres only. '
+  'pg_cron: select cron.schedule(''loans-close-of-business'', ''5 0 * * *'', '
+  '$$select public.loans_close_of_business()$$)';
 
 revoke execute on function loans_private.loans_close_of_business(date) from public, anon, authenticated;
+
 revoke execute on function public.loans_close_of_business(date) from public, anon, authenticated;
+
 grant execute on function loans_private.loans_close_of_business(date) to service_role;
+
 grant execute on function public.loans_close_of_business(date) to service_role;
+
+-- Close-of-business runs: written only by the run, never truncated.
+create trigger close_of_business_runs_come_from_the_run
+  before insert or update or delete on loans_private.close_of_business_runs
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('close of business runs are written only by the run');
+
+create trigger close_of_business_runs_cannot_be_truncated
+  before truncate on loans_private.close_of_business_runs
+  for each statement execute function private.refuse_change('close of business runs are kept');
+
+-- Rate-limit counters: only the money-moving functions count.

@@ -1,16 +1,13 @@
 -- Staff functions: cash deposits and withdrawals, freezing and unfreezing.
 --
--- Why: staff move cash in and out of customer accounts against the bank's
--- system cash account of the currency, so even a deposit is a balanced
--- transfer, written by the same private.post_transfer as a customer's
--- transfer and idempotent the same way. Staff are an admin's token
--- (app_metadata.role = 'admin', never user_metadata), the service_role key,
--- or the dashboard (postgres, no token): private.is_staff(). Anyone else gets
--- BK010. Deposits and withdrawals have no per-transfer or daily limit and no
--- rate limit: those protect customers' own transfers.
---
--- Idempotency records of callers without a user (service_role, dashboard)
--- share the nil uuid as caller: one namespace for "the bank".
+-- Staff move cash in and out of customer accounts against the bank's system
+-- cash account of the currency, so even a deposit is a balanced transfer,
+-- written by the same private.post_transfer as a customer's transfer and
+-- idempotent the same way. Staff are an admin's token (app_metadata.role =
+-- 'admin', never user_metadata), the service_role key, or the dashboard
+-- (postgres, no token): private.is_staff(). Anyone else gets BK010. Deposits
+-- and withdrawals have no per-transfer or daily limit and no rate limit:
+-- those protect customers' own transfers.
 
 create function private.require_staff(p_action text)
 returns void
@@ -26,7 +23,58 @@ begin
 end;
 $$;
 
--- A deposit (system cash -> customer) or a withdrawal (customer -> system cash).
+-- Staff cash movements refuse an amount that would overflow a balance.
+--
+-- An amount like 92233720368547758.07 USD is 2^63 - 1 cents, a valid bigint,
+-- that would overflow the bank's cash balance (already negative by every
+-- earlier deposit) in the posting. move_cash checks, in numeric, that both
+-- balances stay within a bigint after the movement and otherwise stores BK007
+-- (limit_exceeded, details `balance_range`) under the key like any other
+-- refusal; the withdrawal's funds check is done in numeric too, so a huge
+-- withdrawal is BK001 (insufficient funds), not an overflow.
+
+-- The first rule a deposit or withdrawal breaks, as {sqlstate, message,
+-- details}, or null. The caller has locked both accounts.
+create function private.cash_refusal(
+  p_kind text,
+  p_account_id uuid,
+  p_account public.accounts,
+  p_cash public.accounts,
+  p_amount numeric,
+  p_amount_minor bigint,
+  p_currency text
+)
+returns text[]
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return case
+    when p_account.id is null or p_account.kind = 'system' then
+      array['BK005', format('account (id=%s) not found', p_account_id)]
+    when p_account.currency <> p_currency then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_account.id, p_account.currency, p_currency)]
+    when p_account.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_account.id, p_account.status), p_account.status]
+    when p_account.balance::numeric + case p_kind when 'deposit' then p_amount_minor else -p_amount_minor end
+           not between -9223372036854775808 and 9223372036854775807
+      or p_cash.balance::numeric + case p_kind when 'deposit' then -p_amount_minor else p_amount_minor end
+           not between -9223372036854775808 and 9223372036854775807 then
+      array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
+             p_amount, p_currency), 'balance_range']
+    when p_kind = 'withdrawal' and p_account.balance::numeric - p_amount_minor < -p_account.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+             p_account.id, p_account.balance + p_account.overdraft_limit, p_amount_minor)]
+  end;
+end;
+$$;
+
+revoke execute on function private.cash_refusal(
+  text, uuid, public.accounts, public.accounts, numeric, bigint, text
+) from public;
+
 create function private.move_cash(
   p_kind text,
   p_account_id uuid,
@@ -65,17 +113,12 @@ begin
   if p_reference is null or char_length(p_reference) not between 1 and 280 then
     perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
   end if;
-  if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
-    perform private.raise_invalid('p_idempotency_key', 'idempotency key must be 1 to 255 characters');
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     v_action, p_account_id, v_amount, p_currency, p_reference
   )::text, 'UTF8'));
-  insert into public.idempotency_records (caller_id, key, request_hash, http_status, transfer_id)
-  values (v_caller, p_idempotency_key, v_hash, 201, v_transfer_id)
-  on conflict do nothing;
-  if not found then
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
     return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
   end if;
 
@@ -86,24 +129,17 @@ begin
      order by id
        for no key update
   loop
+    if v_row.deferred_credits then
+      v_row := private.settle_account(v_row);
+    end if;
     if v_row.id = v_cash_id then v_cash := v_row; end if;
     if v_row.id = p_account_id then v_account := v_row; end if;
   end loop;
 
-  v_refusal := case
-    when v_account.id is null or v_account.kind = 'system' then
-      array['BK005', '404', format('account (id=%s) not found', p_account_id)]
-    when v_account.currency <> p_currency then
-      array['BK002', '422', format('account (id=%s) holds %s, not %s', v_account.id, v_account.currency, p_currency)]
-    when v_account.status <> 'active' then
-      array['BK004', '409', format('account (id=%s) is %s', v_account.id, v_account.status), v_account.status]
-    when p_kind = 'withdrawal' and v_account.balance - v_amount < -v_account.overdraft_limit then
-      array['BK001', '422', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-                                   v_account.id, v_account.balance + v_account.overdraft_limit, v_amount)]
-  end;
+  v_refusal := private.cash_refusal(
+    p_kind, p_account_id, v_account, v_cash, p_amount, v_amount, p_currency);
   if v_refusal is not null then
-    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2]::smallint,
-                          v_refusal[3], v_refusal[4]);
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
   if p_kind = 'deposit' then
@@ -204,6 +240,7 @@ revoke execute on function
   private.admin_freeze_account(uuid),
   private.admin_unfreeze_account(uuid)
 from public;
+
 grant execute on function
   private.admin_deposit(uuid, numeric, text, text, text),
   private.admin_withdraw(uuid, numeric, text, text, text),
@@ -262,6 +299,7 @@ revoke execute on function
   public.admin_freeze_account(uuid),
   public.admin_unfreeze_account(uuid)
 from public, anon, authenticated, service_role;
+
 grant execute on function
   public.admin_deposit(uuid, numeric, text, text, text),
   public.admin_withdraw(uuid, numeric, text, text, text),

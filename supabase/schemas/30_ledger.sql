@@ -1,33 +1,33 @@
 -- The ledger proper: transfers, their entries, idempotency records and the
--- per-user transfer counters, plus the one function that writes postings.
+-- per-user transfer counters, and the one function that writes postings.
 --
--- Why: double entry. Every movement of money is one `transfers` row and two
+-- Double entry: every movement of money is one `transfers` row and two
 -- `entries` rows whose amounts sum to zero; deposits and withdrawals move
 -- money against the bank's system cash account, so they are transfers too.
 -- Each entry records the balance it left and the account version it
 -- produced, so an account's history can be checked row by row (sql/checks).
--- Entries and transfers are append-only (guard migration).
+-- Entries and transfers are append-only (60_audit_and_guards.sql).
 --
 -- Idempotency records are keyed by (caller, key) and hold a sha256 of the
 -- canonical request. A success stores the transfer's id (the reply is rebuilt
 -- from the transfer row, so first answer and replay cannot differ); a
--- business failure stores the error object and its HTTP status, so a retry
--- can never turn a refusal into a transfer. Callers without a user (the
--- service_role key, the dashboard) share the nil uuid: "the bank".
+-- business failure stores the error object, so a retry can never turn a
+-- refusal into a transfer. Callers without a user (the service_role key, the
+-- dashboard) share the nil uuid: "the bank".
 --
 -- transfer_limits holds one row per (user, currency): what the user sent
 -- today (UTC) and a fixed one-minute window counter for the rate limit. One
 -- upsert per transfer maintains both, so the limits hold across every
 -- function instance without a second round trip.
 --
--- Foreign keys from idempotency records to transfers are left out on
--- purpose: the record is claimed (inserted) before the transfer exists, and a
--- deferred constraint would cost every transfer a commit-time check;
--- sql/checks/06 verifies the link instead.
+-- Idempotency records have no foreign key to transfers: the record is claimed
+-- (inserted) before the transfer exists, and a deferred constraint would cost
+-- every transfer a commit-time check; sql/checks/06 verifies the link instead.
 
 create table public.transfers (
   id uuid primary key default gen_random_uuid(),
-  kind text not null check (kind in ('transfer', 'deposit', 'withdrawal')),
+  kind text not null check (kind in ('transfer', 'deposit', 'withdrawal',
+                                     'loan_disbursement', 'loan_repayment', 'loan_write_off')),
   from_account_id uuid not null references public.accounts (id),
   to_account_id uuid not null references public.accounts (id),
   amount bigint not null check (amount > 0),
@@ -44,11 +44,13 @@ create table public.transfers (
 
 -- The policies filter on both sides.
 create index transfers_from_account_id_idx on public.transfers (from_account_id);
+
 create index transfers_to_account_id_idx on public.transfers (to_account_id);
 
 alter table public.transfers enable row level security;
 
 revoke all on table public.transfers from anon, authenticated, service_role;
+
 grant select on table public.transfers to authenticated, service_role;
 
 create policy "Parties can read their transfers and admins every transfer"
@@ -75,11 +77,13 @@ create table public.entries (
 
 -- Keyset paging per account (order=id.desc) and the policy's account_id filter.
 create index entries_account_id_id_idx on public.entries (account_id, id);
+
 create index entries_transfer_id_idx on public.entries (transfer_id);
 
 alter table public.entries enable row level security;
 
 revoke all on table public.entries from anon, authenticated, service_role;
+
 grant select on table public.entries to authenticated, service_role;
 
 create policy "Owners can read their accounts' entries and admins every entry"
@@ -106,6 +110,7 @@ create table public.idempotency_records (
 alter table public.idempotency_records enable row level security;
 
 revoke all on table public.idempotency_records from anon, authenticated, service_role;
+
 grant select on table public.idempotency_records to authenticated, service_role;
 
 create policy "Callers can read their idempotency records, admins all of them"
@@ -126,6 +131,7 @@ create table public.transfer_limits (
 alter table public.transfer_limits enable row level security;
 
 revoke all on table public.transfer_limits from anon, authenticated, service_role;
+
 grant select on table public.transfer_limits to authenticated, service_role;
 
 create policy "Users can read their transfer limits and admins everyone's"
@@ -160,8 +166,11 @@ $$;
 
 -- Major units to minor units for a currency of `p_exponent` decimals,
 -- refusing (never rounding) an amount that is missing, not positive, has more
--- decimals than the currency, or does not fit a bigint: BK009 on p_amount.
-create function private.minor_units(p_amount numeric, p_exponent smallint)
+-- decimals than the currency, or does not fit a bigint: BK009 naming
+-- `p_parameter` in details. Every RPC that takes an amount converts it here.
+create function private.minor_units(
+  p_amount numeric, p_exponent smallint, p_parameter text default 'p_amount'
+)
 returns bigint
 language plpgsql
 immutable
@@ -170,31 +179,69 @@ set search_path = ''
 as $$
 declare
   v_minor numeric := p_amount * (10::numeric ^ p_exponent);
+  v_name text := regexp_replace(p_parameter, '^p_', '');
 begin
   if p_amount is null then
-    perform private.raise_invalid('p_amount', 'amount is required');
+    perform private.raise_invalid(p_parameter, format('%s is required', v_name));
   end if;
   if p_amount <= 0 then
-    perform private.raise_invalid('p_amount', format('amount (%s) must be greater than zero', p_amount));
+    perform private.raise_invalid(p_parameter,
+      format('%s (%s) must be greater than zero', v_name, p_amount));
   end if;
   if v_minor <> trunc(v_minor) then
-    perform private.raise_invalid('p_amount',
-      format('amount (%s) has more than %s decimal places', p_amount, p_exponent));
+    perform private.raise_invalid(p_parameter,
+      format('%s (%s) has more than %s decimal places', v_name, p_amount, p_exponent));
   end if;
   if v_minor > 9223372036854775807 then
-    perform private.raise_invalid('p_amount', format('amount (%s) is too large', p_amount));
+    perform private.raise_invalid(p_parameter, format('%s (%s) is too large', v_name, p_amount));
   end if;
   return v_minor::bigint;
 end;
 $$;
 
--- The one place that writes the ledger. The caller has already claimed the
--- idempotency key, locked both accounts (`for no key update`, in id order),
--- and checked every rule, so this cannot fail on a business rule: it updates
--- both balances and versions in one statement, inserts the transfer and its
--- two entries, and returns the transfer row. `ledger.posting` is on only
--- around these writes; the guard triggers let balances change and entries be
--- inserted only while it is on.
+-- The caller of a customer RPC: a signed-in user, or BK010.
+create function private.require_user(p_action text)
+returns uuid
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+begin
+  if v_uid is null then
+    raise exception using errcode = 'BK010', message = format('%s needs a signed-in user', p_action);
+  end if;
+  return v_uid;
+end;
+$$;
+
+-- The idempotency key every money-moving RPC takes, by the rule the functions
+-- document (functions/_core/_models.py IDEMPOTENCY_KEY): 1 to 255 characters
+-- of A-Z a-z 0-9 _ . : -
+create function private.require_idempotency_key(p_key text)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+begin
+  if p_key is null or p_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
+    perform private.raise_invalid('p_idempotency_key',
+      'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -');
+  end if;
+end;
+$$;
+
+-- Posting ----------------------------------------------------------------------
+
+-- The posting: the caller has locked both rows and checked every rule; one
+-- statement moves the balances and writes the entries and the transfer; and a debited deferred account is settled first, so its entries
+-- keep their order even for callers that do not settle themselves (the loan
+-- functions: their funds check sees the balance before the settle, which can
+-- only refuse, never overdraw).
 create function private.post_transfer(
   p_transfer_id uuid,
   p_kind text,
@@ -211,33 +258,32 @@ set search_path = ''
 as $$
 declare
   v_transfer public.transfers;
-  v_posting text;
 begin
-  v_posting := set_config('ledger.posting', 'on', true);
-
-  update public.accounts
-     set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
-         version = version + 1,
-         updated_at = now()
-   where id in (p_from.id, p_to.id);
-
+  if p_from.deferred_credits then
+    p_from := private.settle_account(p_from);
+  end if;
+  with balances as (
+    update public.accounts
+       set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
+           version = version + 1,
+           updated_at = now()
+     where id in (p_from.id, p_to.id)
+  ), posted as (
+    insert into public.entries
+      (transfer_id, account_id, amount, balance_after, account_version, description,
+       counterparty_account_id)
+    values
+      (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
+       p_from.version + 1, p_description, p_to.id),
+      (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
+       p_to.version + 1, p_description, p_from.id)
+  )
   insert into public.transfers
     (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
   values
     (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
      p_initiated_by)
   returning * into v_transfer;
-
-  insert into public.entries
-    (transfer_id, account_id, amount, balance_after, account_version, description,
-     counterparty_account_id)
-  values
-    (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
-     p_from.version + 1, p_description, p_to.id),
-    (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
-     p_to.version + 1, p_description, p_from.id);
-
-  v_posting := set_config('ledger.posting', 'off', true);
   return v_transfer;
 end;
 $$;
@@ -293,12 +339,29 @@ begin
 end;
 $$;
 
+-- The HTTP status PostgREST answers a stored refusal with (`response.status`):
+-- a refusal is returned, not raised, so that its idempotency record commits,
+-- and PostgREST can only learn its status from the transaction. This mirrors
+-- the functions' error table (functions/_core/_errors.py), which maps every
+-- SQLSTATE for the functions' own answers; tests/integration/
+-- test_ledger_errors.py checks that the two agree.
+create function private.http_status(p_sqlstate text)
+returns smallint
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select (case p_sqlstate
+    when 'BK004' then 409 when 'BK005' then 404 when 'BK006' then 409 when 'BK008' then 429
+    when 'BK010' then 403 when 'BK011' then 409 else 422 end)::smallint
+$$;
+
 -- Store a business failure under the claimed key and answer it: PostgREST
 -- sends the returned object with `response.status`, and the transaction
 -- commits only the idempotency record.
 create function private.refuse(
-  p_caller_id uuid, p_key text, p_code text, p_http_status smallint, p_message text,
-  p_details text default null
+  p_caller_id uuid, p_key text, p_code text, p_message text, p_details text default null
 )
 returns jsonb
 language plpgsql
@@ -309,9 +372,9 @@ declare
   v_error jsonb := private.error_object(p_code, p_message, p_details);
 begin
   update public.idempotency_records
-     set http_status = p_http_status, transfer_id = null, result = v_error
+     set http_status = private.http_status(p_code), transfer_id = null, result = v_error
    where caller_id = p_caller_id and key = p_key;
-  perform set_config('response.status', p_http_status::text, true);
+  perform set_config('response.status', private.http_status(p_code)::text, true);
   return v_error || '{"replayed": false}'::jsonb;
 end;
 $$;
@@ -319,9 +382,12 @@ $$;
 revoke execute on function
   private.error_object(text, text, text),
   private.raise_invalid(text, text),
-  private.minor_units(numeric, smallint),
+  private.minor_units(numeric, smallint, text),
+  private.require_user(text),
+  private.require_idempotency_key(text),
+  private.http_status(text),
   private.post_transfer(uuid, text, public.accounts, public.accounts, bigint, text, uuid),
   private.claim_idempotency_key(uuid, text, bytea, uuid),
   private.replay_idempotency_key(uuid, text, bytea),
-  private.refuse(uuid, text, text, smallint, text, text)
+  private.refuse(uuid, text, text, text, text)
 from public;

@@ -23,7 +23,7 @@
 -- anon and granted to exactly the roles that need it.
 --
 -- Money flows, per currency, between the customer's account and three bank
--- system accounts (20261123001050_loan_ledger_accounts.sql):
+-- system accounts (70_loan_products.sql):
 --   approve:    loan funding -> customer           kind loan_disbursement
 --   repay:      customer -> loan funding           kind loan_repayment
 --               loan funding -> interest income    kind loan_repayment (the interest part)
@@ -51,54 +51,8 @@
 -- Helpers ---------------------------------------------------------------------
 
 
--- Staff: an admin's token, the service_role key or the dashboard, as the
--- ledger decides (private.is_staff).
-create function loans_private.require_staff(p_action text)
-returns void
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  if not private.is_staff() then
-    raise exception '% needs an admin', p_action using errcode = 'BK010';
-  end if;
-end;
-$$;
 
-create function loans_private.require_user(p_action text)
-returns uuid
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_uid uuid := auth.uid();
-begin
-  if v_uid is null then
-    raise exception '% needs a signed-in user', p_action using errcode = 'BK010';
-  end if;
-  return v_uid;
-end;
-$$;
 
--- The loan functions open and close the window in which the guards of
--- 20261123001100_loans.sql let installments and money columns change.
-create function loans_private.enter_internal()
-returns void
-language sql
-set search_path = ''
-as $$
-  select set_config('loans.internal', 'on', true)
-$$;
-
-create function loans_private.leave_internal()
-returns void
-language sql
-set search_path = ''
-as $$
-  select set_config('loans.internal', 'off', true)
-$$;
 
 -- The loan as the API returns it: amounts in minor units, with its schedule.
 create function loans_private.loan_json(p_loan_id uuid)
@@ -145,39 +99,6 @@ as $$
   where l.id = p_loan_id
 $$;
 
--- Major units (the API's decimal string) to minor units, refusing more
--- decimals than the currency has, never rounding.
-create function loans_private.to_minor(p_amount numeric, p_currency text, p_field text)
-returns bigint
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-  v_exponent integer;
-  v_minor numeric;
-begin
-  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
-  if not found then
-    raise exception 'currency (code=%) is not supported', p_currency
-      using errcode = 'BK009', detail = 'currency';
-  end if;
-  if p_amount is null or p_amount <= 0 then
-    raise exception '% (%) must be greater than zero', p_field, p_amount
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  v_minor := p_amount * power(10::numeric, v_exponent);
-  if v_minor <> trunc(v_minor) then
-    raise exception '% (%) has more than % decimals for %', p_field, p_amount, v_exponent, p_currency
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  if v_minor > 9223372036854775807 then
-    raise exception '% (%) is too large', p_field, p_amount
-      using errcode = 'BK009', detail = p_field;
-  end if;
-  return v_minor::bigint;
-end;
-$$;
 
 -- Repayments ------------------------------------------------------------------
 -- One row per repayment that moved money: its allocation and the reply the
@@ -198,19 +119,55 @@ create table loans_private.loan_repayments (
 
 create index loan_repayments_loan_id_idx on loans_private.loan_repayments (loan_id);
 
--- The HTTP status docs/sql-contract.md gives each stored refusal.
-create function loans_private.http_status(p_sqlstate text)
-returns smallint
-language sql
-immutable
+
+-- The product an application is made under (the currency's default when it
+-- names none), refusing one that does not lend this currency, principal or
+-- term.
+create function loans_private.product_for_application(
+  p_product_id uuid, p_currency text, p_principal_minor bigint, p_term_months integer
+)
+returns public.loan_products
+language plpgsql
+stable
 set search_path = ''
 as $$
-  select (case p_sqlstate
-    when 'BK004' then 409 when 'BK005' then 404 when 'BK011' then 409
-    else 422 end)::smallint
+declare
+  v_product public.loan_products;
+begin
+  if p_product_id is null then
+    select p.* into v_product from public.loan_products as p
+    where p.currency = p_currency and p.is_default;
+    if not found then
+      raise exception 'no default loan product for %', p_currency
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+  else
+    select p.* into v_product from public.loan_products as p
+    where p.id = p_product_id and p.active;
+    if not found then
+      raise exception 'loan product (id=%) not found', p_product_id
+        using errcode = 'BK005', detail = 'product_id';
+    end if;
+    if v_product.currency <> p_currency then
+      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
+        using errcode = 'BK002';
+    end if;
+  end if;
+
+  if p_principal_minor not between v_product.min_principal and v_product.max_principal then
+    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
+      p_principal_minor, v_product.id, v_product.min_principal, v_product.max_principal
+      using errcode = 'BK009', detail = 'principal';
+  end if;
+  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
+    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
+      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
+      using errcode = 'BK009', detail = 'term_months';
+  end if;
+  return v_product;
+end;
 $$;
 
--- Apply -----------------------------------------------------------------------
 create function loans_private.loan_apply(
   p_account_id uuid,
   p_principal numeric,
@@ -225,13 +182,19 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := loans_private.require_user('loan_apply');
+  v_uid uuid := private.require_user('loan_apply');
   v_account public.accounts;
   v_product public.loan_products;
   v_principal bigint;
   v_loan_id uuid;
+  v_exponent smallint;
 begin
-  v_principal := loans_private.to_minor(p_principal, p_currency, 'principal');
+  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
+  if not found then
+    raise exception 'currency (code=%) is not supported', p_currency
+      using errcode = 'BK009', detail = 'currency';
+  end if;
+  v_principal := private.minor_units(p_principal, v_exponent, 'principal');
   if p_term_months is null or p_term_months < 1 then
     raise exception 'term_months (%) must be at least 1', p_term_months
       using errcode = 'BK009', detail = 'term_months';
@@ -254,38 +217,9 @@ begin
     raise exception 'account (id=%) is %', p_account_id, v_account.status using errcode = 'BK004';
   end if;
 
-  if p_product_id is null then
-    select p.* into v_product from public.loan_products as p
-    where p.currency = p_currency and p.is_default;
-    if not found then
-      raise exception 'no default loan product for %', p_currency
-        using errcode = 'BK005', detail = 'product_id';
-    end if;
-  else
-    select p.* into v_product from public.loan_products as p
-    where p.id = p_product_id and p.active;
-    if not found then
-      raise exception 'loan product (id=%) not found', p_product_id
-        using errcode = 'BK005', detail = 'product_id';
-    end if;
-    if v_product.currency <> p_currency then
-      raise exception 'loan product (id=%) lends %, not %', p_product_id, v_product.currency, p_currency
-        using errcode = 'BK002';
-    end if;
-  end if;
+  v_product := loans_private.product_for_application(
+    p_product_id, p_currency, v_principal, p_term_months);
 
-  if v_principal not between v_product.min_principal and v_product.max_principal then
-    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
-      v_principal, v_product.id, v_product.min_principal, v_product.max_principal
-      using errcode = 'BK009', detail = 'principal';
-  end if;
-  if p_term_months not between v_product.min_term_months and v_product.max_term_months then
-    raise exception 'term_months (%) is outside loan product (id=%) range % to %',
-      p_term_months, v_product.id, v_product.min_term_months, v_product.max_term_months
-      using errcode = 'BK009', detail = 'term_months';
-  end if;
-
-  perform loans_private.enter_internal();
   insert into public.loans
     (borrower_id, account_id, product_id, currency, principal, term_months, annual_rate_bps,
      amortization_method, day_count, purpose)
@@ -301,8 +235,7 @@ begin
          case when s.principal = 0 and s.interest = 0 then 'paid' else 'pending' end
   from loans_private.amortization_schedule(
          v_principal, v_product.annual_rate_bps, p_term_months, v_product.amortization_method,
-         current_date) as s;
-  perform loans_private.leave_internal();
+         private.business_date()) as s;
 
   return loans_private.loan_json(v_loan_id);
 end;
@@ -333,7 +266,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_loan public.loans := loans_private.lock_loan(p_loan_id, loans_private.require_user('loan_withdraw'));
+  v_loan public.loans := loans_private.lock_loan(p_loan_id, private.require_user('loan_withdraw'));
 begin
   if v_loan.status <> 'pending' then
     raise exception 'loan (id=%) is %, cannot withdraw', p_loan_id, v_loan.status
@@ -346,7 +279,6 @@ begin
 end;
 $$;
 
--- Approve: disburse ----------------------------------------------------------
 create function loans_private.admin_loan_approve(p_loan_id uuid)
 returns jsonb
 language plpgsql
@@ -357,7 +289,7 @@ declare
   v_loan public.loans;
   v_transfer_id uuid;
 begin
-  perform loans_private.require_staff('admin_loan_approve');
+  perform private.require_staff('admin_loan_approve');
   -- The lock serialises concurrent approvals: the second waits here, then
   -- sees `active` and is refused, so the principal is disbursed once.
   v_loan := loans_private.lock_loan(p_loan_id, null);
@@ -368,26 +300,24 @@ begin
 
   v_transfer_id := loans_private.post_transfer(
     'loan_disbursement',
-    loans_private.system_account('loan_funding', v_loan.currency),
+    private.system_account(v_loan.currency, 'loan_funding'),
     v_loan.account_id,
     v_loan.principal,
     v_loan.currency,
     format('Disbursement of loan %s', v_loan.id)
   );
 
-  perform loans_private.enter_internal();
   update public.loans
   set status = 'active',
-      disbursed_on = current_date,
+      disbursed_on = private.business_date(),
       disbursement_transfer_id = v_transfer_id,
       outstanding_principal = principal,
       decided_by = auth.uid(),
       decided_at = now()
   where id = p_loan_id;
   update public.loan_installments
-  set due_date = (current_date + make_interval(months => number))::date
+  set due_date = (private.business_date() + make_interval(months => number))::date
   where loan_id = p_loan_id;
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(p_loan_id);
 end;
@@ -403,7 +333,7 @@ as $$
 declare
   v_loan public.loans;
 begin
-  perform loans_private.require_staff('admin_loan_reject');
+  perform private.require_staff('admin_loan_reject');
   v_loan := loans_private.lock_loan(p_loan_id, null);
   if v_loan.status <> 'pending' then
     raise exception 'loan (id=%) is %, cannot reject', p_loan_id, v_loan.status
@@ -499,6 +429,62 @@ end;
 $$;
 
 -- Repay -----------------------------------------------------------------------
+-- Pay up to `p_amount` of one part ('interest' or 'principal') of the
+-- installments `p_numbers`, in that order, each up to what it still owes.
+-- Answers what it paid. A null number (no current installment) pays nothing.
+create function loans_private.pay_installments(
+  p_loan_id uuid, p_numbers integer[], p_part text, p_amount bigint
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_left bigint := p_amount;
+  v_number integer;
+  v_pay bigint;
+begin
+  foreach v_number in array p_numbers loop
+    exit when v_left = 0;
+    continue when v_number is null;
+    update public.loan_installments as i
+       set interest_paid = i.interest_paid + case when p_part = 'interest' then o.pay else 0 end,
+           principal_paid = i.principal_paid + case when p_part = 'principal' then o.pay else 0 end
+      from (select least(v_left, case p_part when 'interest' then x.interest_due - x.interest_paid
+                                             else x.principal_due - x.principal_paid end) as pay
+              from public.loan_installments as x
+             where x.loan_id = p_loan_id and x.number = v_number) as o
+     where i.loan_id = p_loan_id and i.number = v_number
+    returning o.pay into v_pay;
+    v_left := v_left - coalesce(v_pay, 0);
+  end loop;
+  return p_amount - v_left;
+end;
+$$;
+
+-- 5. after a prepayment, the installments after the current one owe
+-- interest only on the principal still owed at their start (30/360).
+create function loans_private.reprice_after_prepayment(
+  p_loan public.loans, p_date date, p_current integer
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.loan_installments as i
+  set interest_due = greatest(i.interest_paid,
+                              round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
+  from (
+    select x.number,
+           sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
+    from public.loan_installments as x
+    where x.loan_id = p_loan.id
+  ) as b
+  where i.loan_id = p_loan.id and b.number = i.number
+    and i.status = 'pending' and i.due_date >= p_date
+    and i.number > coalesce(p_current, 0)
+$$;
+
 -- Spreads p_amount over the installments in the documented order and marks
 -- what it settles; the caller has locked the loan and checked p_amount
 -- against the payoff. Returns the allocation.
@@ -513,44 +499,23 @@ set search_path = ''
 as $$
 declare
   v_left bigint := p_amount;
-  v_pay bigint;
-  v_row record;
+  v_past_due integer[] := array(
+    select i.number from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
+      and (i.status = 'overdue' or i.due_date < p_date)
+    order by i.number);
   v_current integer;
-  v_past_due_interest bigint := 0;
-  v_past_due_principal bigint := 0;
-  v_current_interest bigint := 0;
-  v_current_principal bigint := 0;
-  v_prepaid bigint := 0;
+  v_past_due_interest bigint;
+  v_past_due_principal bigint;
+  v_current_interest bigint;
+  v_current_principal bigint;
+  v_prepaid bigint;
 begin
   -- 1. and 2. past-due interest, then past-due principal, oldest first.
-  for v_row in
-    select i.number, i.interest_due - i.interest_paid as owed
-    from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
-      and (i.status = 'overdue' or i.due_date < p_date)
-    order by i.number
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set interest_paid = interest_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_past_due_interest := v_past_due_interest + v_pay;
-  end loop;
-  for v_row in
-    select i.number, i.principal_due - i.principal_paid as owed
-    from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.status in ('pending', 'overdue')
-      and (i.status = 'overdue' or i.due_date < p_date)
-    order by i.number
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set principal_paid = principal_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_past_due_principal := v_past_due_principal + v_pay;
-  end loop;
+  v_past_due_interest := loans_private.pay_installments(p_loan.id, v_past_due, 'interest', v_left);
+  v_left := v_left - v_past_due_interest;
+  v_past_due_principal := loans_private.pay_installments(p_loan.id, v_past_due, 'principal', v_left);
+  v_left := v_left - v_past_due_principal;
 
   -- 3. the current installment: the first one not yet past due and not settled.
   select i.number into v_current
@@ -559,57 +524,25 @@ begin
     and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
   order by i.number
   limit 1;
-  if v_current is not null and v_left > 0 then
-    select least(v_left, i.interest_due - i.interest_paid) into v_pay
-    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
-    v_left := v_left - v_pay;
-    v_current_interest := v_pay;
-    select least(v_left, i.principal_due - i.principal_paid) into v_pay
-    from public.loan_installments as i where i.loan_id = p_loan.id and i.number = v_current;
-    v_left := v_left - v_pay;
-    v_current_principal := v_pay;
-    update public.loan_installments
-    set interest_paid = interest_paid + v_current_interest,
-        principal_paid = principal_paid + v_current_principal
-    where loan_id = p_loan.id and number = v_current;
-  end if;
+  v_current_interest := loans_private.pay_installments(p_loan.id, array[v_current], 'interest', v_left);
+  v_left := v_left - v_current_interest;
+  v_current_principal := loans_private.pay_installments(p_loan.id, array[v_current], 'principal', v_left);
+  v_left := v_left - v_current_principal;
 
   -- 4. prepayment of principal, from the last installment backwards.
-  for v_row in
-    select i.number, i.principal_due - i.principal_paid as owed
-    from public.loan_installments as i
+  v_prepaid := loans_private.pay_installments(p_loan.id, array(
+    select i.number from public.loan_installments as i
     where i.loan_id = p_loan.id and i.principal_paid < i.principal_due
-    order by i.number desc
-  loop
-    exit when v_left = 0;
-    v_pay := least(v_left, v_row.owed);
-    update public.loan_installments set principal_paid = principal_paid + v_pay
-    where loan_id = p_loan.id and number = v_row.number;
-    v_left := v_left - v_pay;
-    v_prepaid := v_prepaid + v_pay;
-  end loop;
+    order by i.number desc), 'principal', v_left);
+  v_left := v_left - v_prepaid;
 
   if v_left <> 0 then
     -- The payoff check before this makes it unreachable; refuse rather than
     -- lose money if that ever changes.
     raise exception 'repayment of loan (id=%) left % minor units unallocated', p_loan.id, v_left;
   end if;
-
-  -- 5. after a prepayment, the installments after the current one owe
-  -- interest only on the principal still owed at their start (30/360).
   if v_prepaid > 0 then
-    update public.loan_installments as i
-    set interest_due = greatest(i.interest_paid,
-                                round(b.balance::numeric * p_loan.annual_rate_bps * 30 / (360 * 10000))::bigint)
-    from (
-      select x.number,
-             sum(x.principal_due - x.principal_paid) over (order by x.number desc) as balance
-      from public.loan_installments as x
-      where x.loan_id = p_loan.id
-    ) as b
-    where i.loan_id = p_loan.id and b.number = i.number
-      and i.status = 'pending' and i.due_date >= p_date
-      and i.number > coalesce(v_current, 0);
+    perform loans_private.reprice_after_prepayment(p_loan, p_date, v_current);
   end if;
 
   -- 6. what is settled is paid.
@@ -631,8 +564,50 @@ begin
 end;
 $$;
 
--- The repayment itself, raising a business error (BK0xx) when refused; the
--- caller stores refusals under the idempotency key.
+-- Paying off: interest that has not accrued by `p_date` is not owed, so the
+-- running installment keeps only what accrued and the later ones none.
+create function loans_private.drop_unaccrued_interest(
+  p_loan_id uuid, p_in_progress integer, p_accrued bigint, p_date date
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.loan_installments
+  set interest_due = greatest(p_accrued, interest_paid)
+  where loan_id = p_loan_id and number = p_in_progress;
+  update public.loan_installments
+  set interest_due = interest_paid
+  where loan_id = p_loan_id and number > p_in_progress
+    and status = 'pending' and due_date > p_date;
+$$;
+
+-- A loan's outstanding principal and status from its installments after a
+-- repayment: paid off when nothing is owed, active again when no installment
+-- is overdue.
+create function loans_private.settle_loan_status(p_loan_id uuid)
+returns void
+language sql
+set search_path = ''
+as $$
+  update public.loans as l
+  set outstanding_principal = s.principal_left,
+      status = case
+        when s.principal_left = 0 and s.interest_left = 0 then 'paid_off'
+        when l.status = 'overdue' and s.overdue = 0 then 'active'
+        else l.status
+      end,
+      closed_at = case when s.principal_left = 0 and s.interest_left = 0 then now() end
+  from (
+    select coalesce(sum(i.principal_due - i.principal_paid), 0) as principal_left,
+           coalesce(sum(i.interest_due - i.interest_paid), 0) as interest_left,
+           count(*) filter (where i.status = 'overdue') as overdue
+    from public.loan_installments as i
+    where i.loan_id = p_loan_id
+  ) as s
+  where l.id = p_loan_id
+$$;
+
 create function loans_private.repay_once(
   p_uid uuid,
   p_loan_id uuid,
@@ -646,7 +621,7 @@ set search_path = ''
 as $$
 declare
   v_loan public.loans := loans_private.lock_loan(p_loan_id, p_uid);
-  v_date date := current_date;
+  v_date date := private.business_date();
   v_amount bigint;
   v_payoff record;
   v_account public.accounts;
@@ -661,7 +636,8 @@ begin
     raise exception 'loan (id=%) is %, cannot repay', p_loan_id, v_loan.status
       using errcode = 'BK011';
   end if;
-  v_amount := loans_private.to_minor(p_amount, v_loan.currency, 'amount');
+  v_amount := private.minor_units(
+    p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency), 'amount');
 
   select a.* into v_account from public.accounts as a
   where a.id = p_from_account_id and a.owner_id = p_uid;
@@ -681,22 +657,15 @@ begin
       using errcode = 'BK012', detail = v_payoff.amount::text;
   end if;
 
-  v_funding := loans_private.system_account('loan_funding', v_loan.currency);
+  v_funding := private.system_account(v_loan.currency, 'loan_funding');
   v_transfer_id := loans_private.post_transfer(
     'loan_repayment', v_account.id, v_funding, v_amount, v_loan.currency,
     format('Repayment of loan %s', v_loan.id), p_transfer_id
   );
 
-  perform loans_private.enter_internal();
   if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
-    -- Paying off: interest that has not accrued yet is not owed.
-    update public.loan_installments
-    set interest_due = greatest(v_payoff.accrued, interest_paid)
-    where loan_id = p_loan_id and number = v_payoff.in_progress;
-    update public.loan_installments
-    set interest_due = interest_paid
-    where loan_id = p_loan_id and number > v_payoff.in_progress
-      and status = 'pending' and due_date > v_date;
+    perform loans_private.drop_unaccrued_interest(
+      p_loan_id, v_payoff.in_progress, v_payoff.accrued, v_date);
   end if;
   v_allocation := loans_private.allocate_repayment(v_loan, v_amount, v_date);
 
@@ -705,28 +674,12 @@ begin
   if v_interest > 0 then
     v_interest_transfer_id := loans_private.post_transfer(
       'loan_repayment', v_funding,
-      loans_private.system_account('loan_interest_income', v_loan.currency),
+      private.system_account(v_loan.currency, 'loan_interest_income'),
       v_interest, v_loan.currency, format('Interest of loan %s', v_loan.id)
     );
   end if;
 
-  update public.loans as l
-  set outstanding_principal = s.principal_left,
-      status = case
-        when s.principal_left = 0 and s.interest_left = 0 then 'paid_off'
-        when l.status = 'overdue' and s.overdue = 0 then 'active'
-        else l.status
-      end,
-      closed_at = case when s.principal_left = 0 and s.interest_left = 0 then now() end
-  from (
-    select coalesce(sum(i.principal_due - i.principal_paid), 0) as principal_left,
-           coalesce(sum(i.interest_due - i.interest_paid), 0) as interest_left,
-           count(*) filter (where i.status = 'overdue') as overdue
-    from public.loan_installments as i
-    where i.loan_id = p_loan_id
-  ) as s
-  where l.id = p_loan_id;
-  perform loans_private.leave_internal();
+  perform loans_private.settle_loan_status(p_loan_id);
 
   v_reply := jsonb_build_object(
     'transfer', loans_private.transfer_json(v_transfer_id),
@@ -754,7 +707,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := loans_private.require_user('loan_repay');
+  v_uid uuid := private.require_user('loan_repay');
   -- The canonical request: another RPC's request never hashes the same.
   v_hash bytea := sha256(convert_to(jsonb_build_object(
     'rpc', 'loan_repay', 'loan_id', p_loan_id, 'amount', trim_scale(p_amount),
@@ -766,10 +719,7 @@ declare
   v_message text;
   v_detail text;
 begin
-  if p_idempotency_key is null or p_idempotency_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
-    raise exception 'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -'
-      using errcode = 'BK009', detail = 'p_idempotency_key';
-  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
 
   -- The ledger's key claim: a concurrent duplicate waits here until the first
   -- commits, then finds its record.
@@ -785,6 +735,13 @@ begin
     return v_reply || '{"replayed": true}'::jsonb;
   end if;
 
+  -- The per-user money-movement rate limit transfers use; raised (BK008),
+  -- so a rate-limited repayment rolls back its claim and never happened.
+  perform private.count_money_movement(v_uid, coalesce(
+    (select l.currency from public.loans as l where l.id = p_loan_id and l.borrower_id = v_uid),
+    (select a.currency from public.accounts as a
+      where a.id = p_from_account_id and a.owner_id = v_uid)));
+
   begin
     v_reply := loans_private.repay_once(v_uid, p_loan_id, p_amount, p_from_account_id, v_transfer_id);
   exception
@@ -794,8 +751,7 @@ begin
       -- refusal is stored under the key and answered with its HTTP status.
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
                               v_detail = pg_exception_detail;
-      return private.refuse(v_uid, p_idempotency_key, v_state,
-                            loans_private.http_status(v_state), v_message, nullif(v_detail, ''));
+      return private.refuse(v_uid, p_idempotency_key, v_state, v_message, nullif(v_detail, ''));
   end;
   return v_reply || '{"replayed": false}'::jsonb;
 end;
@@ -814,7 +770,7 @@ declare
   v_loan public.loans;
   v_transfer_id uuid;
 begin
-  perform loans_private.require_staff('admin_loan_write_off');
+  perform private.require_staff('admin_loan_write_off');
   v_loan := loans_private.lock_loan(p_loan_id, null);
   if v_loan.status not in ('active', 'overdue') then
     raise exception 'loan (id=%) is %, cannot write off', p_loan_id, v_loan.status
@@ -826,14 +782,13 @@ begin
 
   v_transfer_id := loans_private.post_transfer(
     'loan_write_off',
-    loans_private.system_account('loan_losses', v_loan.currency),
-    loans_private.system_account('loan_funding', v_loan.currency),
+    private.system_account(v_loan.currency, 'loan_losses'),
+    private.system_account(v_loan.currency, 'loan_funding'),
     v_loan.outstanding_principal,
     v_loan.currency,
     format('Write-off of loan %s', v_loan.id)
   );
 
-  perform loans_private.enter_internal();
   update public.loans
   set status = 'written_off', write_off_transfer_id = v_transfer_id,
       decision_reason = coalesce(p_reason, decision_reason), closed_at = now()
@@ -841,7 +796,6 @@ begin
   update public.loan_installments
   set status = 'written_off'
   where loan_id = p_loan_id and status in ('pending', 'overdue');
-  perform loans_private.leave_internal();
 
   return loans_private.loan_json(p_loan_id);
 end;
@@ -888,7 +842,9 @@ as $$
   select loans_private.loan_repay(p_loan_id, p_amount, p_from_account_id, p_idempotency_key)
 $$;
 
-create function public.loan_payoff_quote(p_loan_id uuid, p_date date default current_date)
+create function public.loan_payoff_quote(
+  p_loan_id uuid, p_date date default private.business_date()
+)
 returns jsonb
 language sql
 stable
@@ -929,7 +885,8 @@ $$;
 -- Nothing in loans_private is callable by default; the API roles may run the
 -- entry points (which check the caller themselves) and the helpers RLS uses.
 revoke all on all functions in schema loans_private from public, anon, authenticated, service_role;
-grant usage on schema loans_private to authenticated, service_role;
+
+
 grant execute on function
   loans_private.loan_apply(uuid, numeric, text, integer, uuid, text),
   loans_private.loan_withdraw(uuid),
@@ -949,6 +906,7 @@ revoke execute on function
   public.admin_loan_reject(uuid, text),
   public.admin_loan_write_off(uuid, text)
   from public, anon;
+
 grant execute on function
   public.loan_apply(uuid, numeric, text, integer, uuid, text),
   public.loan_withdraw(uuid),
@@ -958,3 +916,87 @@ grant execute on function
   public.admin_loan_reject(uuid, text),
   public.admin_loan_write_off(uuid, text)
   to authenticated, service_role;
+
+
+revoke execute on function
+  loans_private.post_transfer(text, uuid, uuid, bigint, text, text, uuid)
+from public, anon, authenticated, service_role;
+
+-- Limits on loan applications, per borrower.
+--
+-- Why: loan_apply writes a loan and up to 480 installments per call and,
+-- unlike transfer_funds and loan_repay, moves no money, so neither funds nor
+-- the per-currency transfer limits bound how fast one customer (or a stolen
+-- token) fills public.loans, public.loan_installments and the staff's review
+-- queue. Two limits:
+--   * at most 5 applications pending at once (a decision or a withdrawal
+--     frees a slot): BK007 limit_exceeded (422), details
+--     'max_pending_applications';
+--   * at most 20 applications in any 24 hours, whatever became of them (so
+--     apply-then-withdraw cannot loop): BK008 rate_limited (429), details the
+--     seconds until the oldest of them leaves the window, which the functions
+--     send as Retry-After.
+-- Enforced by a trigger on insert into public.loans, so it holds for every
+-- path that creates a loan. The borrower's profile row is locked first
+-- (`for no key update`, which foreign-key checks do not wait for), so two
+-- concurrent applications of one borrower are counted one after the other
+-- and cannot both take the last slot.
+
+create function loans_private.limit_applications()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  c_max_pending constant integer := 5;
+  c_max_per_day constant integer := 20;
+  v_pending integer;
+  v_recent integer;
+  v_oldest_recent timestamptz;
+begin
+  perform 1 from public.profiles where id = new.borrower_id for no key update;
+  select count(*) filter (where status = 'pending'),
+         count(*) filter (where created_at > now() - interval '24 hours'),
+         min(created_at) filter (where created_at > now() - interval '24 hours')
+    into v_pending, v_recent, v_oldest_recent
+    from public.loans
+   where borrower_id = new.borrower_id;
+  if v_pending >= c_max_pending then
+    raise exception using
+      errcode = 'BK007',
+      message = format('at most %s loan applications can be pending at once; '
+                       'withdraw one or wait for a decision', c_max_pending),
+      detail = 'max_pending_applications';
+  end if;
+  if v_recent >= c_max_per_day then
+    raise exception using
+      errcode = 'BK008',
+      message = format('at most %s loan applications in 24 hours', c_max_per_day),
+      detail = greatest(1, ceil(extract(epoch from
+                 v_oldest_recent + interval '24 hours' - clock_timestamp())))::text;
+  end if;
+  return new;
+end;
+$$;
+
+revoke execute on function loans_private.limit_applications() from public;
+
+create trigger loans_limit_applications
+  before insert on public.loans
+  for each row execute function loans_private.limit_applications();
+
+-- Repayment replies: written only by loan_repay, never deleted or truncated.
+create trigger loan_repayments_come_from_loan_functions
+  before insert or update or delete on loans_private.loan_repayments
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('loan repayments are written only by loan_repay');
+
+create trigger loan_repayments_are_kept
+  before delete on loans_private.loan_repayments
+  for each row execute function private.refuse_change('loan repayments are kept for replays');
+
+create trigger loan_repayments_cannot_be_truncated
+  before truncate on loans_private.loan_repayments
+  for each statement execute function private.refuse_change('loan repayments are kept for replays');
+

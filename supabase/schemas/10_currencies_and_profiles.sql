@@ -1,20 +1,15 @@
--- Currencies, profiles and the private schema the ledger's internals live in.
+-- Currencies, profiles and who counts as staff.
 --
--- Why: every amount in the ledger is an integer of minor units, so the
--- currency table (ISO 4217 code and exponent) is what turns "12.34" into 1234
--- and refuses "12.345" instead of rounding it. The same row carries the
+-- Every amount in the ledger is an integer of minor units, so the currency
+-- table (ISO 4217 code and exponent) is what turns "12.34" into 1234 and
+-- refuses "12.345" instead of rounding it. The same row carries the
 -- per-currency limits a transfer is held to, because they are read on every
 -- transfer anyway and a second lookup would cost every call.
 --
--- `private` is a schema PostgREST does not expose (config.toml exposes only
--- `public`): the security definer functions live there, reached only through
--- thin `security invoker` functions in `public`. Roles that call those
--- wrappers need `usage` on it; nobody can reach it over HTTP, because
--- PostgREST refuses any schema outside its `db-schemas`.
+-- A profile is made for every new auth user by a trigger on `auth.users`,
+-- which lives in 95_platform_hooks_and_reference_data.sql because pg-delta
+-- does not manage Supabase's `auth` schema. The currencies' rows are there too.
 
-create schema if not exists private;
-revoke all on schema private from public;
-grant usage on schema private to authenticated, service_role;
 
 -- Roles come from app_metadata only: users can edit their own user_metadata.
 -- Stable and tiny so policies can call it as `(select private.is_admin())`,
@@ -46,6 +41,7 @@ as $$
 $$;
 
 revoke execute on function private.is_admin(), private.is_staff() from public;
+
 grant execute on function private.is_admin(), private.is_staff() to authenticated, service_role;
 
 -- Currencies ------------------------------------------------------------------
@@ -64,6 +60,7 @@ create table public.currencies (
 alter table public.currencies enable row level security;
 
 revoke all on table public.currencies from anon, authenticated, service_role;
+
 grant select on table public.currencies to anon, authenticated, service_role;
 
 create policy "Visitors can read currencies"
@@ -74,14 +71,6 @@ create policy "Signed-in users can read currencies"
   on public.currencies for select to authenticated
   using (true);
 
-insert into public.currencies
-  (code, exponent, name, max_transfer_minor, daily_outgoing_limit_minor, transfers_per_minute)
-values
-  ('USD', 2, 'US Dollar',        100000000,  500000000, 600),
-  ('EUR', 2, 'Euro',             100000000,  500000000, 600),
-  ('GBP', 2, 'Pound Sterling',   100000000,  500000000, 600),
-  ('JPY', 0, 'Yen',              100000000,  500000000, 600),
-  ('KWD', 3, 'Kuwaiti Dinar',    300000000, 1500000000, 600);
 
 -- Profiles --------------------------------------------------------------------
 -- One per auth.users row, made by Supabase Auth's insert through the trigger
@@ -95,6 +84,7 @@ create table public.profiles (
 alter table public.profiles enable row level security;
 
 revoke all on table public.profiles from anon, authenticated, service_role;
+
 grant select on table public.profiles to authenticated, service_role;
 
 create policy "Users can read their own profile and admins every profile"
@@ -119,6 +109,3 @@ $$;
 
 revoke execute on function private.create_profile_for_new_user() from public;
 
-create trigger on_auth_user_created
-  after insert on auth.users
-  for each row execute function private.create_profile_for_new_user();

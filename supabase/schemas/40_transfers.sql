@@ -1,0 +1,460 @@
+-- transfer_funds, and deferred credits for high-volume receiving accounts.
+--
+-- transfer_funds validates, claims its idempotency key, counts the caller's
+-- limits, locks both accounts in id order and posts in one statement
+-- (balances, transfer row, entries in data-modifying CTEs).
+
+-- The first rule a transfer breaks, as {sqlstate, message, details}, or null.
+-- The caller has locked (or read, for a deferred receiver) both accounts.
+create function private.transfer_refusal(
+  p_from_id uuid,
+  p_to_id uuid,
+  p_from public.accounts,
+  p_to public.accounts,
+  p_amount numeric,
+  p_amount_minor bigint,
+  p_currency public.currencies,
+  p_limits public.transfer_limits
+)
+returns text[]
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return case
+    when p_from.id is null then
+      array['BK005', format('account (id=%s) not found', p_from_id)]
+    when p_to.id is null or p_to.kind = 'system' then
+      array['BK005', format('account (id=%s) not found', p_to_id)]
+    when p_from.id = p_to.id then
+      array['BK003', format('account (id=%s) cannot transfer to itself', p_from.id)]
+    when p_from.currency <> p_currency.code then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_from.id, p_from.currency, p_currency.code)]
+    when p_to.currency <> p_currency.code then
+      array['BK002', format('account (id=%s) holds %s, not %s', p_to.id, p_to.currency, p_currency.code)]
+    when p_from.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_from.id, p_from.status), p_from.status]
+    when p_to.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_to.id, p_to.status), p_to.status]
+    when p_amount_minor > p_currency.max_transfer_minor then
+      array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
+             p_amount, p_currency.code, p_currency.max_transfer_minor), 'max_transfer_minor']
+    when p_limits.outgoing_minor > p_currency.daily_outgoing_limit_minor then
+      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
+             p_currency.daily_outgoing_limit_minor, p_currency.code), 'daily_outgoing_limit_minor']
+    when p_from.balance - p_amount_minor < -p_from.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
+             p_from.id, p_from.balance + p_from.overdraft_limit, p_amount_minor)]
+  end;
+end;
+$$;
+
+revoke execute on function private.transfer_refusal(
+  uuid, uuid, public.accounts, public.accounts, numeric, bigint, public.currencies,
+  public.transfer_limits
+) from public;
+
+-- The parts of a transfer request checked before its key is claimed, in
+-- the order the functions check them: BK009 naming the parameter.
+create function private.check_transfer_request(
+  p_from_account_id uuid, p_to_account_id uuid, p_idempotency_key text, p_description text
+)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+begin
+  perform private.require_idempotency_key(p_idempotency_key);
+  if char_length(p_description) > 280 then
+    perform private.raise_invalid('p_description', 'description must be at most 280 characters');
+  end if;
+  if p_from_account_id is null or p_to_account_id is null then
+    perform private.raise_invalid(
+      case when p_from_account_id is null then 'p_from_account_id' else 'p_to_account_id' end,
+      'both accounts are required');
+  end if;
+end;
+$$;
+
+revoke execute on function private.check_transfer_request(uuid, uuid, text, text) from public;
+
+create function private.transfer_funds(
+  p_from_account_id uuid,
+  p_to_account_id uuid,
+  p_amount numeric,
+  p_currency text,
+  p_idempotency_key text,
+  p_description text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller uuid := private.require_user('transfer_funds');
+  v_currency public.currencies;
+  v_amount bigint;
+  v_counted bigint;
+  v_minor numeric;
+  v_hash bytea;
+  v_transfer_id uuid := gen_random_uuid();
+  v_limits public.transfer_limits;
+  v_row public.accounts;
+  v_from public.accounts;
+  v_to public.accounts;
+  v_to_locked boolean := false;
+  v_refusal text[];
+begin
+  select * into v_currency from public.currencies where code = p_currency;
+  if v_currency.code is null then
+    perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
+  end if;
+  v_minor := p_amount * (10::numeric ^ v_currency.exponent);
+  if p_amount > 0 and v_minor = trunc(v_minor) and v_minor <= 9223372036854775807 then
+    v_amount := v_minor::bigint;
+  else
+    v_amount := private.minor_units(p_amount, v_currency.exponent);  -- raises its BK009
+  end if;
+  perform private.check_transfer_request(
+    p_from_account_id, p_to_account_id, p_idempotency_key, p_description);
+
+  v_hash := sha256(convert_to(jsonb_build_array(
+    'transfer_funds', p_from_account_id, p_to_account_id, v_amount, p_currency, p_description
+  )::text, 'UTF8'));
+
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
+    return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
+  end if;
+
+  -- An amount over the per-transfer limit is refused by that limit, so it is
+  -- not counted towards the day's total; the sum saturates instead of
+  -- overflowing a bigint, so an absurd amount is a limit refusal, not a 500.
+  v_counted := case when v_amount > v_currency.max_transfer_minor then 0 else v_amount end;
+  v_limits := private.count_money_movement(v_caller, p_currency, v_counted);
+
+  -- Lock the sender (only if the caller owns it) and the receiver unless it
+  -- takes deferred credits, in id order.
+  for v_row in
+    select * from public.accounts
+     where id in (p_from_account_id, p_to_account_id)
+       and (id <> p_from_account_id or owner_id = v_caller)
+       and (id = p_from_account_id or not deferred_credits)
+     order by id
+       for no key update
+  loop
+    if v_row.id = p_from_account_id then v_from := v_row; end if;
+    if v_row.id = p_to_account_id then v_to := v_row; v_to_locked := true; end if;
+  end loop;
+  if not v_to_locked then
+    -- A deferred receiver (or none): read without a lock (see the header) and
+    -- credited through pending_credits even if its flag was turned off since.
+    select * into v_to from public.accounts where id = p_to_account_id;
+  end if;
+  if v_from.deferred_credits then
+    v_from := private.settle_account(v_from);
+  end if;
+
+  v_refusal := private.transfer_refusal(
+    p_from_account_id, p_to_account_id, v_from, v_to, p_amount, v_amount, v_currency, v_limits);
+  if v_refusal is not null then
+    update public.transfer_limits
+       set outgoing_minor = greatest(outgoing_minor - v_counted, 0)
+     where user_id = v_caller and currency = p_currency;
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
+  end if;
+
+  if v_to_locked then
+    return to_jsonb(private.post_transfer(
+      v_transfer_id, 'transfer', v_from, v_to, v_amount, p_description, v_caller
+    )) || '{"replayed": false}'::jsonb;
+  end if;
+  return to_jsonb(private.post_transfer_deferred(
+    v_transfer_id, 'transfer', v_from, v_to, v_amount, p_description, v_caller
+  )) || '{"replayed": false}'::jsonb;
+end;
+$$;
+
+revoke execute on function private.transfer_funds(uuid, uuid, numeric, text, text, text)
+  from public;
+
+grant execute on function private.transfer_funds(uuid, uuid, numeric, text, text, text)
+  to authenticated;
+
+-- The RPC PostgREST exposes: a thin invoker wrapper, so the definer function
+-- stays out of the exposed schema.
+create function public.transfer_funds(
+  p_from_account_id uuid,
+  p_to_account_id uuid,
+  p_amount numeric,
+  p_currency text,
+  p_idempotency_key text,
+  p_description text default null
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.transfer_funds(
+    p_from_account_id, p_to_account_id, p_amount, p_currency, p_idempotency_key, p_description
+  )
+$$;
+
+revoke execute on function public.transfer_funds(uuid, uuid, numeric, text, text, text)
+  from public, anon, authenticated, service_role;
+
+grant execute on function public.transfer_funds(uuid, uuid, numeric, text, text, text)
+  to authenticated;
+
+-- Deferred credits: transfers into a designated high-volume account do not
+-- hold that account's row lock until commit.
+--
+-- transfer_funds locks both accounts until commit, so every transfer into one
+-- hot account (a merchant, the bank's own system accounts) waits for the
+-- previous one's commit flush: throughput collapses to one commit at a time
+-- (docs/decisions/ has the measurement).
+--
+-- `accounts.deferred_credits` (default false; staff set it from the dashboard
+-- like status or nickname, audited) marks such an account. A transfer_funds
+-- credit to it:
+--   * locks only the sender (`for no key update`), reads the receiver without
+--     a lock and checks its kind, currency and status;
+--   * debits the sender with its entry, writes the transfer row, and appends
+--     the credit to `public.pending_credits` instead of touching the
+--     receiver's row.
+-- `private.settle_account` (run by `public.settle_pending_credits`, by pg_cron,
+-- and first thing by every debit of a deferred account) locks the receiver's
+-- row, deletes its committed pending credits and, in the same statement,
+-- posts them as entries in id order with contiguous versions and running
+-- balance_after, then adds their sum to the balance: one transaction, so
+-- balance = sum of entries and contiguous versions hold at every commit.
+-- The pending credits of a transfer plus its entries sum to zero
+-- (sql/checks/01), and an unsettled credit always belongs to a transfer with
+-- exactly its debit entry (sql/checks/07).
+--
+-- Reading the receiver without a lock is still linearizable: the credit never
+-- writes the receiver's row, so the only thing the lock would protect is the
+-- status (currency and kind never change). The transfer reads the status at a
+-- moment inside its own lifetime; a freeze that commits before that read is
+-- seen (the credit is refused, BK004); a freeze that commits after it is
+-- concurrent with the transfer, and ordering the transfer first is a valid
+-- serial order. Funds are never at stake: credits only add money, and any
+-- debit of a deferred account settles it first, under that account's lock,
+-- so a debit sees every committed credit and can never spend one twice. A
+-- settle posts credits accepted while the account was active even if it is
+-- frozen since (they were accepted; freezing stops new ones).
+--
+-- What is lost: until a settle, `accounts.balance` of a deferred account lags
+-- its committed credits (owners read them in `pending_credits`), and the
+-- credit entry's created_at is its settle time (when it joined the balance).
+-- Turning the flag off leaves any pending credits for the next settle
+-- (`settle_pending_credits()` with no argument settles every account that has
+-- some).
+--
+-- Schedule the settle with pg_cron on hosted Supabase (runs as postgres, which
+-- counts as staff):
+--   select cron.schedule('settle-pending-credits', '5 seconds',
+--                        'select public.settle_pending_credits()');
+
+
+comment on column public.accounts.deferred_credits is
+  'High-volume account: transfer_funds credits go to pending_credits without locking this row; '
+  'settled into entries by public.settle_pending_credits (pg_cron) and before any debit.';
+
+create table public.pending_credits (
+  id bigint generated always as identity primary key,
+  transfer_id uuid not null references public.transfers (id),
+  account_id uuid not null references public.accounts (id),
+  amount bigint not null check (amount > 0),
+  description text check (char_length(description) <= 280),
+  counterparty_account_id uuid not null,
+  created_at timestamptz not null default now()
+);
+
+-- The settle's scan (in id order) and the policy's account_id filter.
+create index pending_credits_account_id_id_idx on public.pending_credits (account_id, id);
+
+create index pending_credits_transfer_id_idx on public.pending_credits (transfer_id);
+
+alter table public.pending_credits enable row level security;
+
+revoke all on table public.pending_credits from anon, authenticated, service_role;
+
+grant select on table public.pending_credits to authenticated, service_role;
+
+create policy "Owners can read their accounts' pending credits, admins all"
+  on public.pending_credits for select to authenticated
+  using (
+    account_id in (select id from public.accounts where owner_id = (select auth.uid()))
+    or (select private.is_admin())
+  );
+
+-- Guarded like entries: never updated or truncated; inserted and deleted
+-- (moved into entries) only by the ledger's posting functions.
+create trigger pending_credits_are_never_updated
+  before update on public.pending_credits
+  for each row execute function private.refuse_change('pending credits are never updated');
+
+create trigger pending_credits_cannot_be_truncated
+  before truncate on public.pending_credits
+  for each statement execute function private.refuse_change('pending credits are settled, never truncated');
+
+create trigger pending_credits_come_from_postings
+  before insert or delete on public.pending_credits
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('pending credits are written and settled only by the ledger''s functions');
+
+-- Settle -----------------------------------------------------------------------
+
+-- Move the account's committed pending credits into entries, in id order, and
+-- add them to the balance. `p_account` is the row as the caller locked it
+-- (`for no key update`); answers the row after the settle. One statement
+-- deletes, numbers and posts, so a credit is either pending or an entry.
+create function private.settle_account(p_account public.accounts)
+returns public.accounts
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_count bigint;
+  v_sum bigint;
+  v_account public.accounts := p_account;
+begin
+  with moved as (
+    delete from public.pending_credits where account_id = p_account.id
+    returning id, transfer_id, amount, description, counterparty_account_id
+  ), numbered as (
+    select m.*, row_number() over (order by m.id) as n,
+           sum(m.amount) over (order by m.id) as running
+      from moved as m
+  ), posted as (
+    insert into public.entries
+      (transfer_id, account_id, amount, balance_after, account_version, description,
+       counterparty_account_id)
+    select transfer_id, p_account.id, amount, p_account.balance + running, p_account.version + n,
+           description, counterparty_account_id
+      from numbered
+     order by n
+    returning amount
+  )
+  select count(*), coalesce(sum(amount), 0) into v_count, v_sum from posted;
+  if v_count > 0 then
+    update public.accounts
+       set balance = balance + v_sum, version = version + v_count, updated_at = now()
+     where id = p_account.id
+    returning * into v_account;
+  end if;
+  return v_account;
+end;
+$$;
+
+-- Settle one account (locking it), or, with null, every account that has
+-- pending credits, locked one by one in id order (the order every transfer
+-- locks in, so this cannot deadlock with them). Answers how many credits it
+-- moved. Staff only: an admin's token, service_role, the dashboard, pg_cron.
+create function private.settle_pending_credits(p_account_id uuid)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_account public.accounts;
+  v_before bigint;
+  v_moved bigint := 0;
+begin
+  perform private.require_staff('settle_pending_credits');
+  for v_account in
+    select a.* from public.accounts as a
+     where (p_account_id is null
+            and a.id in (select distinct p.account_id from public.pending_credits as p))
+        or a.id = p_account_id
+     order by a.id
+       for no key update
+  loop
+    v_before := v_account.version;
+    v_account := private.settle_account(v_account);
+    v_moved := v_moved + (v_account.version - v_before);
+  end loop;
+  return v_moved;
+end;
+$$;
+
+revoke execute on function
+  private.settle_account(public.accounts),
+  private.settle_pending_credits(uuid)
+from public;
+
+grant execute on function private.settle_pending_credits(uuid) to authenticated, service_role;
+
+create function public.settle_pending_credits(p_account_id uuid default null)
+returns bigint
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.settle_pending_credits(p_account_id)
+$$;
+
+revoke execute on function public.settle_pending_credits(uuid)
+  from public, anon, authenticated, service_role;
+
+grant execute on function public.settle_pending_credits(uuid) to authenticated, service_role;
+
+-- A transfer into a deferred account: the sender (locked, settled if it is
+-- deferred itself, every rule checked) is debited with its entry; the credit
+-- is appended to pending_credits; the receiver's row is not touched.
+create function private.post_transfer_deferred(
+  p_transfer_id uuid,
+  p_kind text,
+  p_from public.accounts,
+  p_to public.accounts,
+  p_amount_minor bigint,
+  p_description text,
+  p_initiated_by uuid
+)
+returns public.transfers
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_transfer public.transfers;
+begin
+  with debited as (
+    update public.accounts
+       set balance = balance - p_amount_minor, version = version + 1, updated_at = now()
+     where id = p_from.id
+  ), posted as (
+    insert into public.entries
+      (transfer_id, account_id, amount, balance_after, account_version, description,
+       counterparty_account_id)
+    values
+      (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
+       p_from.version + 1, p_description, p_to.id)
+  ), pending as (
+    insert into public.pending_credits
+      (transfer_id, account_id, amount, description, counterparty_account_id)
+    values (p_transfer_id, p_to.id, p_amount_minor, p_description, p_from.id)
+  )
+  insert into public.transfers
+    (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
+  values
+    (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
+     p_initiated_by)
+  returning * into v_transfer;
+  return v_transfer;
+end;
+$$;
+
+revoke execute on function
+  private.post_transfer_deferred(uuid, text, public.accounts, public.accounts, bigint, text, uuid)
+from public;

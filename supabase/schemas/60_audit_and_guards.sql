@@ -1,0 +1,342 @@
+-- The guards that keep dashboard edits from breaking the ledger.
+--
+-- Staff edit tables in the Supabase dashboard as `postgres`, which bypasses
+-- RLS and holds every grant. Triggers hold for every role:
+--   * entries and transfers are append-only: update, delete and truncate are
+--     refused, and so is an insert that does not come from the ledger's
+--     functions (current_user `ledger_owner`, see 00_roles.sql);
+--   * an account's balance, version, currency, owner, kind and system purpose
+--     change only through a posting; a new account starts at balance 0 and
+--     version 0; an account with entries cannot be deleted;
+--   * status, nickname, overdraft limit and deferred-credits edits are
+--     allowed (the check constraint still keeps a customer balance within the
+--     overdraft) and written to the audit log, as is every other change to an
+--     account but a posting's own update of balance, version and updated_at.
+--
+-- Postings are not copied into the audit log: each one is already recorded,
+-- append-only, by its transfer row and its two entries, so an audit row per
+-- posting would double the ledger's writes and say nothing new. The guard
+-- triggers use WHEN clauses so a posting runs no trigger function at all.
+--
+-- A superuser, or a role granted membership in `ledger_owner`, can still
+-- `set role ledger_owner` or disable the triggers; the entries' hash chain is
+-- what makes such an edit visible afterwards
+-- (docs/decisions/0001-ledger-guards-trust-the-owning-role.md).
+
+create function private.guard_account_update()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  if (new.balance, new.version, new.currency, new.owner_id, new.kind, new.system_purpose, new.id,
+      new.account_number, new.created_at)
+     is distinct from
+     (old.balance, old.version, old.currency, old.owner_id, old.kind, old.system_purpose, old.id,
+      old.account_number, old.created_at) then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s): only status, nickname and overdraft_limit can be edited; '
+                       'balances change only through a transfer', old.id);
+  end if;
+  new.updated_at := now();
+  return new;
+end;
+$$;
+
+create function private.guard_account_insert()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  if new.balance <> 0 or new.version <> 0 then
+    raise exception using
+      errcode = 'BK011',
+      message = 'a new account starts with balance 0 and version 0; money arrives through a transfer';
+  end if;
+  return new;
+end;
+$$;
+
+create function private.guard_account_delete()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  if exists (select from public.entries where account_id = old.id) then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s) has entries and cannot be deleted; close it instead', old.id);
+  end if;
+  return old;
+end;
+$$;
+
+revoke execute on function
+  private.write_audit_log(),
+  private.refuse_change(),
+  private.guard_account_update(),
+  private.guard_account_insert(),
+  private.guard_account_delete()
+from public;
+
+-- Entries and transfers: append-only, written only by a posting.
+create trigger entries_are_append_only
+  before update or delete on public.entries
+  for each row execute function private.refuse_change('entries are append-only');
+
+create trigger entries_cannot_be_truncated
+  before truncate on public.entries
+  for each statement execute function private.refuse_change('entries are append-only');
+
+create trigger entries_come_from_postings
+  before insert on public.entries
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('entries are written only by the ledger''s functions');
+
+create trigger transfers_are_append_only
+  before update or delete on public.transfers
+  for each row execute function private.refuse_change('transfers are append-only');
+
+create trigger transfers_cannot_be_truncated
+  before truncate on public.transfers
+  for each statement execute function private.refuse_change('transfers are append-only');
+
+create trigger transfers_come_from_postings
+  before insert on public.transfers
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('transfers are written only by the ledger''s functions');
+
+create trigger accounts_guard_update
+  before update on public.accounts
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.guard_account_update();
+
+create trigger accounts_guard_insert
+  before insert on public.accounts
+  for each row execute function private.guard_account_insert();
+
+create trigger accounts_guard_delete
+  before delete on public.accounts
+  for each row execute function private.guard_account_delete();
+
+create trigger accounts_cannot_be_truncated
+  before truncate on public.accounts
+  for each statement execute function private.refuse_change('accounts hold the ledger''s balances');
+
+create trigger accounts_audit_changes
+  after insert or delete on public.accounts
+  for each row execute function private.write_audit_log();
+
+-- The audit log itself is append-only too.
+create trigger audit_log_is_append_only
+  before update or delete on public.audit_log
+  for each row execute function private.refuse_change('the audit log is append-only');
+
+create trigger audit_log_cannot_be_truncated
+  before truncate on public.audit_log
+  for each statement execute function private.refuse_change('the audit log is append-only');
+
+-- Every update of an account is audited but a posting's own (balance,
+-- version and updated_at, recorded by its transfer and entries).
+
+create trigger accounts_audit_updates
+  after update on public.accounts
+  for each row when (
+    -- column by column: pg-delta does not round-trip a row comparison here
+    current_user <> 'ledger_owner'
+    or old.status is distinct from new.status
+    or old.nickname is distinct from new.nickname
+    or old.overdraft_limit is distinct from new.overdraft_limit
+    or old.deferred_credits is distinct from new.deferred_credits
+  )
+  execute function private.write_audit_log();
+
+-- The audit log is written only by the audit trigger's function.
+create trigger audit_log_comes_from_the_audit_trigger
+  before insert on public.audit_log
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('the audit log is written only by the audit trigger');
+
+-- Rate-limit counters: kept by the money-moving functions only.
+create trigger transfer_limits_come_from_the_ledger
+  before insert or update or delete on public.transfer_limits
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('rate-limit counters are kept by the ledger''s functions');
+
+create trigger transfer_limits_cannot_be_truncated
+  before truncate on public.transfer_limits
+  for each statement execute function private.refuse_change('rate-limit counters are kept by the ledger''s functions');
+
+
+-- Currencies and idempotency records hold for every role.
+--
+-- Every amount in the ledger is minor units of its currency's exponent, so
+-- changing `currencies.exponent` while an account uses the currency would
+-- silently re-denominate every balance: the exponent cannot change once an
+-- account holds the currency; every insert, update and delete is audited;
+-- truncate is refused (accounts, loans and products reference them).
+--
+-- An idempotency record is the only thing that makes the retry of a paid
+-- request a replay instead of a second payment. Records are append-only for
+-- every role: inserted only by the ledger's functions; updated only by the
+-- ledger, only in the transaction that claimed the record, and only from the
+-- claim to a stored refusal (private.refuse); never deleted except by
+-- private.purge_idempotency_keys, and never truncated.
+--
+-- Retention: a record is kept at least 30 days. Clients retry a money call
+-- with the same key after a timeout or a 503 (an unknown outcome), including
+-- a phone that was offline for days; 30 days is longer than any retry policy
+-- docs/sql-contract.md documents and than the 24 hours payment APIs commonly
+-- promise, and a key younger than that is never removed, not even by the purge.
+
+create function private.guard_currency_update()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  if new.exponent is distinct from old.exponent
+     and exists (select from public.accounts where currency = old.code) then
+    raise exception using
+      errcode = 'BK011',
+      message = format('currency (code=%s): the exponent cannot change once an account holds it; '
+                       'every amount in %s is stored in its minor units', old.code, old.code);
+  end if;
+  return new;
+end;
+$$;
+
+revoke execute on function private.guard_currency_update() from public;
+
+create trigger currencies_guard_update
+  before update on public.currencies
+  for each row execute function private.guard_currency_update();
+
+create trigger currencies_cannot_be_truncated
+  before truncate on public.currencies
+  for each statement execute function private.refuse_change('accounts and loans are denominated in currencies');
+
+create trigger currencies_audit_changes
+  after insert or update or delete on public.currencies
+  for each row execute function private.write_audit_log();
+
+-- Idempotency records --------------------------------------------------------
+
+-- The one update the ledger makes: private.refuse turning this transaction's
+-- claim into a stored refusal. `created_at` is the claiming transaction's
+-- now(), so `old.created_at = now()` means "claimed by this transaction".
+create function private.guard_idempotency_record_update()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  if current_user = 'ledger_owner'
+     and old.created_at = now()
+     and old.result is null and old.http_status = 201
+     and new.transfer_id is null and new.result is not null
+     and (new.caller_id, new.key, new.request_hash, new.created_at)
+         = (old.caller_id, old.key, old.request_hash, old.created_at) then
+    return new;
+  end if;
+  raise exception using
+    errcode = 'BK011',
+    message = format('idempotency record (key=%s) is append-only: its outcome never changes', old.key);
+end;
+$$;
+
+-- Deletion: only the purge (running as ledger_owner), only of records older
+-- than the retention floor.
+create function private.guard_idempotency_record_delete()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  if current_user = 'ledger_owner'
+     and old.created_at < now() - private.idempotency_retention() then
+    return old;
+  end if;
+  raise exception using
+    errcode = 'BK011',
+    message = format('idempotency record (key=%s) is kept %s; only private.purge_idempotency_keys '
+                     'removes older ones', old.key, private.idempotency_retention());
+end;
+$$;
+
+-- How long every idempotency record is kept, at least (see the header).
+create function private.idempotency_retention()
+returns interval
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select interval '30 days'
+$$;
+
+revoke execute on function
+  private.guard_idempotency_record_update(),
+  private.guard_idempotency_record_delete(),
+  private.idempotency_retention()
+from public;
+
+grant execute on function private.idempotency_retention() to ledger_owner;
+
+create trigger idempotency_records_come_from_the_ledger
+  before insert on public.idempotency_records
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('idempotency records are written only by the ledger''s functions');
+
+create trigger idempotency_records_keep_their_outcome
+  before update on public.idempotency_records
+  for each row execute function private.guard_idempotency_record_update();
+
+create trigger idempotency_records_are_kept
+  before delete on public.idempotency_records
+  for each row execute function private.guard_idempotency_record_delete();
+
+create trigger idempotency_records_cannot_be_truncated
+  before truncate on public.idempotency_records
+  for each statement execute function private.refuse_change('idempotency records are removed only by private.purge_idempotency_keys');
+
+-- The only way to remove idempotency records: those created before
+-- `p_older_than` ago, which may not be shorter than the retention floor.
+-- Staff only (the dashboard, pg_cron, service_role). Answers how many it
+-- removed. Schedule it on hosted Supabase with pg_cron, e.g. daily:
+--   select cron.schedule('purge-idempotency-keys', '17 3 * * *',
+--                        $$select private.purge_idempotency_keys(interval '30 days')$$);
+create function private.purge_idempotency_keys(p_older_than interval)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_removed bigint;
+begin
+  perform private.require_staff('purge_idempotency_keys');
+  if p_older_than is null or p_older_than < private.idempotency_retention() then
+    perform private.raise_invalid('p_older_than',
+      format('idempotency records are kept at least %s', private.idempotency_retention()));
+  end if;
+  delete from public.idempotency_records where created_at < now() - p_older_than;
+  get diagnostics v_removed = row_count;
+  return v_removed;
+end;
+$$;
+
+alter function private.purge_idempotency_keys(interval) owner to ledger_owner;
+
+revoke execute on function private.purge_idempotency_keys(interval) from public;
+
+grant execute on function private.purge_idempotency_keys(interval) to service_role;
