@@ -1,0 +1,72 @@
+"""Playwright's pytest plugin on Debian's Chromium, and the web app's users.
+
+Playwright cannot download its own browsers here, so the plugin's launch arguments
+point it at the system Chromium (`apt-get install chromium`, as .ci/run does).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import StackHandle, TestUser
+from tests.integration.loans_support import deposit, open_account
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def _chromium() -> str:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    args = [
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    # Chromium's sandbox refuses to start as root.
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    return {**browser_type_launch_args, "executable_path": _chromium(), "args": args}
+
+
+@pytest.fixture
+def app_url(stack: StackHandle) -> str:
+    """The web app as the gateway serves it, like http://127.0.0.1:54321/app/ for `make run`."""
+    return f"{stack.api_url}/app/"
+
+
+@pytest.fixture
+def customer(
+    make_user: Callable[..., TestUser], pg: psycopg.Connection[Any]
+) -> tuple[TestUser, str, str]:
+    """A customer with a checking account holding 100.00 USD and an empty second one."""
+    user = make_user()
+    checking = open_account(pg, user.id)
+    savings = open_account(pg, user.id)
+    deposit(pg, checking, 10_000)
+    return user, checking, savings
+
+
+def sign_in(page: Page, app_url: str, token: str, screenshot: Path | None = None) -> None:
+    """Signs in on the local form with a token the stack minted, as `make token` prints it."""
+    page.goto(app_url)
+    page.get_by_label("Access token").fill(token)
+    if screenshot is not None:
+        page.screenshot(path=screenshot, full_page=True)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Signed in as")).to_be_visible()
