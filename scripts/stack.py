@@ -646,6 +646,12 @@ http {{
         location /app/ {{
             alias {ROOT / "web"}/;
             index index.html;
+            # nginx alone knows only html, gif and jpg: module scripts must come as JavaScript
+            # and stylesheets as CSS, or the browser refuses them.
+            types {{
+                text/html html; text/javascript js; text/css css;
+                application/json json; image/png png; image/svg+xml svg;
+            }}
         }}
 
         location / {{

@@ -9,17 +9,14 @@ const TRANSACTIONS_PAGE_SIZE = 10;
 const state = { client: null, exponents: new Map(), accounts: [], cursor: null };
 
 // Config -------------------------------------------------------------------------------
-// config.json is the local stack's (the Supabase CLI's public demo anon key, no secret); a
-// hosted deployment puts its own in config.local.json, which git ignores.
+// config.json decides the sign-in. The committed one is the local stack's: the Supabase
+// CLI's public demo anon key, no secret. A hosted deployment serves its own config.json
+// with "auth": "hosted", its project URL and its anon key (public by design too).
 async function loadConfig() {
-  for (const name of ["config.local.json", "config.json"]) {
-    const response = await fetch(name, { cache: "no-store" });
-    if (response.ok) {
-      const config = await response.json();
-      return { ...config, supabaseUrl: config.supabaseUrl || window.location.origin };
-    }
-  }
-  throw new Error("no config.json next to index.html");
+  const response = await fetch("config.json", { cache: "no-store" });
+  if (!response.ok) throw new Error(`config.json: the server answered ${response.status}`);
+  const config = await response.json();
+  return { ...config, supabaseUrl: config.supabaseUrl || window.location.origin };
 }
 
 function claimsOf(token) {

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 from tests.conftest import StackHandle, TestUser
 from tests.integration.loans_support import deposit, open_account
@@ -70,3 +70,22 @@ def sign_in(page: Page, app_url: str, token: str, screenshot: Path | None = None
         page.screenshot(path=screenshot, full_page=True)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Signed in as")).to_be_visible()
+
+
+@pytest.fixture(autouse=True)
+def page_errors(page: Page) -> Iterator[list[str]]:
+    """Fails a test whose page threw an uncaught error or logged one of its own.
+
+    Chromium logs every 4xx answer and refused request as "Failed to load resource"; those
+    are the answers the tests ask for, and the page shows them itself.
+    """
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(f"console: {message.text}")
+
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("console", on_console)
+    yield errors
+    assert errors == []

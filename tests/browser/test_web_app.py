@@ -14,12 +14,12 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import sign_in
-from tests.conftest import TestUser
+from tests import conftest
 from tests.integration.loans_support import balance
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-Customer = tuple[TestUser, str, str]
+Customer = tuple[conftest.TestUser, str, str]
 
 
 def balance_cell(page: Page, account_id: str) -> Any:
@@ -141,7 +141,7 @@ def test_staff_approve_a_loan_and_the_customer_sees_the_money(
     browser: Browser,
     app_url: str,
     customer: Customer,
-    make_user: Callable[..., TestUser],
+    make_user: Callable[..., conftest.TestUser],
     pg: psycopg.Connection[Any],
     tmp_path: Path,
 ) -> None:
@@ -185,7 +185,7 @@ def test_staff_deposit_and_freeze_an_account(
     page: Page,
     app_url: str,
     customer: Customer,
-    make_user: Callable[..., TestUser],
+    make_user: Callable[..., conftest.TestUser],
     pg: psycopg.Connection[Any],
     tmp_path: Path,
 ) -> None:
