@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import sign_in
 from tests import conftest
-from tests.integration.loans_support import balance
+from tests.integration.loans_support import balance, deposit
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -216,9 +216,10 @@ def test_staff_deposit_and_freeze_an_account(
 def test_every_control_has_a_label_and_the_page_fits_a_phone(
     page: Page, app_url: str, customer: Customer, tmp_path: Path
 ) -> None:
-    user, _, _ = customer
+    user, checking, _ = customer
     page.set_viewport_size({"width": 375, "height": 740})
     sign_in(page, app_url, user.token)
+    expect(balance_cell(page, checking)).to_have_text("100.00 USD")
     unnamed = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea, button')]
             .filter(node => node.type !== 'hidden')
@@ -228,4 +229,42 @@ def test_every_control_has_a_label_and_the_page_fits_a_phone(
     )
     assert unnamed == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    box = balance_cell(page, checking).bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= 375
     page.screenshot(path=tmp_path / "customer-phone.png", full_page=True)
+
+
+def test_transactions_page_back_through_older_entries(
+    page: Page, app_url: str, customer: Customer, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    user, checking, _ = customer
+    for _ in range(11):
+        deposit(pg, checking, 100)
+    sign_in(page, app_url, user.token)
+    entries = page.locator("#transactions tbody tr")
+    expect(entries).to_have_count(10)
+    page.get_by_role("button", name="Older entries").click()
+    expect(entries).to_have_count(12)
+    expect(page.get_by_role("button", name="Older entries")).to_be_hidden()
+    # Oldest last: the first deposit, 100.00, left a balance of 100.00.
+    expect(entries.last).to_contain_text("100.00 USD")
+    page.screenshot(path=tmp_path / "transactions.png", full_page=True)
+
+
+def test_a_month_statement_downloads_as_csv(
+    page: Page, app_url: str, customer: Customer, tmp_path: Path
+) -> None:
+    user, checking, _ = customer
+    sign_in(page, app_url, user.token)
+    page.get_by_label("Account", exact=True).nth(1).select_option(checking)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").click()
+    download = download_info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    lines = saved.read_text().splitlines()
+    assert saved.name.startswith("statement-") and saved.name.endswith(".csv")
+    assert lines[1].startswith("opening_balance,")
+    assert lines[-1].startswith("closing_balance,")
+    assert lines[-1].endswith(",100.00")
