@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import sign_in
 from tests import conftest
+from tests.browser.conftest import sign_in
 from tests.integration.loans_support import balance, deposit
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -264,7 +264,8 @@ def test_a_month_statement_downloads_as_csv(
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     lines = saved.read_text().splitlines()
-    assert saved.name.startswith("statement-") and saved.name.endswith(".csv")
+    assert saved.name.startswith("statement-")
+    assert saved.name.endswith(".csv")
     assert lines[1].startswith("opening_balance,")
     assert lines[-1].startswith("closing_balance,")
     assert lines[-1].endswith(",100.00")
