@@ -5,6 +5,9 @@ Each test saves a screenshot of every page it visits under its tmp_path.
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from tests import conftest
 from tests.browser.conftest import sign_in
+from tests.conftest import StackHandle
 from tests.integration.loans_support import balance, deposit
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -269,3 +273,56 @@ def test_a_month_statement_downloads_as_csv(
     assert lines[1].startswith("opening_balance,")
     assert lines[-1].startswith("closing_balance,")
     assert lines[-1].endswith(",100.00")
+
+
+def test_a_bad_token_is_refused_on_the_sign_in_page(
+    page: Page, app_url: str, customer: Customer, tmp_path: Path
+) -> None:
+    user, _, _ = customer
+    header, _, signature = user.token.split(".")
+    page.goto(app_url)
+    page.get_by_label("Access token").fill("not a token")
+    page.get_by_role("button", name="Sign in").click()
+    alert = page.locator("#local-sign-in [data-form-error]")
+    expect(alert).to_contain_text("That is not a token")
+
+    forged = base64.urlsafe_b64encode(json.dumps({"sub": user.id, "role": "service_role"}).encode())
+    page.get_by_label("Access token").fill(f"{header}.{forged.decode().rstrip('=')}.{signature}")
+    page.get_by_role("button", name="Sign in").click()
+    expect(alert).to_contain_text("The server refused that token: JWSError JWSInvalidSignature")
+    expect(page.locator("#customer-page")).to_be_hidden()
+    page.screenshot(path=tmp_path / "sign-in-refused.png", full_page=True)
+
+
+def test_hosted_sign_in_goes_through_supabase_auth(
+    page: Page, app_url: str, stack: StackHandle, customer: Customer, tmp_path: Path
+) -> None:
+    """The hosted config's email and password form, with Supabase Auth's token endpoint
+    played by the test: the local stack has no Auth server, and its gateway answers 501."""
+    user, checking, _ = customer
+    hosted = {"auth": "hosted", "supabaseUrl": stack.api_url, "anonKey": stack.anon_key}
+    page.route("**/app/config.json", lambda route: route.fulfill(json=hosted))
+    asked: list[dict[str, Any]] = []
+
+    def auth_server(route: Route) -> None:
+        asked.append(route.request.post_data_json)
+        session = {
+            "access_token": user.token,
+            "token_type": "bearer",
+            "expires_in": 3600,
+            "expires_at": int(time.time()) + 3600,
+            "refresh_token": "refresh-token",
+            "user": {"id": user.id, "aud": "authenticated", "email": user.email,
+                     "app_metadata": {}, "user_metadata": {}, "created_at": "2026-01-01T00:00:00Z"},
+        }  # fmt: skip
+        route.fulfill(json=session)
+
+    page.route("**/auth/v1/token?grant_type=password", auth_server)
+    page.goto(app_url)
+    expect(page.get_by_label("Access token")).to_be_hidden()
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_label("Password").press("Enter")
+    expect(balance_cell(page, checking)).to_have_text("100.00 USD")
+    assert asked == [{"email": user.email, "password": "correct horse", "gotrue_meta_security": {}}]
+    page.screenshot(path=tmp_path / "hosted.png", full_page=True)
