@@ -10,11 +10,19 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserType,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import StackHandle, TestUser
 from tests.integration.loans_support import deposit, open_account
@@ -42,6 +50,60 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     if os.geteuid() == 0:
         args.append("--no-sandbox")
     return {**browser_type_launch_args, "executable_path": _chromium(), "args": args}
+
+
+# Playwright's sync API keeps an asyncio loop running in this thread from its start to its
+# stop, and while it runs `asyncio.run()` refuses to start (tests elsewhere call it). The
+# plugin starts Playwright once per session; these overrides give Playwright and the browser
+# the lifetime of this package instead, so both stop before the next package's tests.
+@pytest.fixture(scope="package")
+def playwright(_pw_api_request_contexts: Any) -> Iterator[Playwright]:
+    driver = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(driver)
+    yield driver
+    driver.stop()
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    return cast(BrowserType, getattr(playwright, browser_name))
+
+
+@pytest.fixture(scope="package")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    launched = launch_browser()
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="package")
+def browser_context_args(
+    pytestconfig: pytest.Config,
+    playwright: Playwright,
+    device: str | None,
+    base_url: str | None,
+    _pw_artifacts_folder: Any,
+) -> dict[str, Any]:
+    """The plugin's own (it reads `playwright`, so it takes the package scope too)."""
+    args: dict[str, Any] = {}
+    if device:
+        args.update(playwright.devices[device])
+    if base_url:
+        args["base_url"] = base_url
+    if pytestconfig.getoption("--video") in ("on", "retain-on-failure"):
+        args["record_video_dir"] = _pw_artifacts_folder.name
+    return args
 
 
 @pytest.fixture
