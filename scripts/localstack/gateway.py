@@ -106,6 +106,12 @@ def _server_block(stack: Stack) -> str:
         location /app/ {{
             alias {ROOT / "web"}/;
             index index.html;
+            # nginx alone knows only html, gif and jpg: module scripts must come as JavaScript
+            # and stylesheets as CSS, or the browser refuses them.
+            types {{
+                text/html html; text/javascript js; text/css css;
+                application/json json; image/png png; image/svg+xml svg;
+            }}
         }}
 
         location / {{
