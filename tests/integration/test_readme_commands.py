@@ -27,7 +27,11 @@ SEEDED_ALICE = "11111111-1111-4111-8111-111111111111"
 
 
 def _bash(script: str, stack: StackHandle) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("STACK_")}
+    # A user types these into a shell, not inside a running make: `make test` exports
+    # MAKELEVEL and MAKEFLAGS, and a nested make then prints "Entering directory" lines
+    # into output a user's `$(make -s token)` never sees.
+    inherited = ("STACK_", "MAKE", "MFLAGS")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(inherited)}
     config = stack.config
     env.update(
         STACK_NAME="test",

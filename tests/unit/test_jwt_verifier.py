@@ -68,12 +68,15 @@ def test_a_valid_rs256_token_from_the_jwks_is_accepted(
     assert status_for(client, token) == 200
 
 
+# Times are offsets from the moment the test runs, not from collection: the suite can
+# take longer than any fixed offset, and a "future" time computed at import would have
+# passed by the time a late test runs.
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"exp": int(time.time()) - 60},
-        {"nbf": int(time.time()) + 600},
-        {"iat": int(time.time()) + 600},
+        {"exp": -60},
+        {"nbf": 600},
+        {"iat": 600},
         {"aud": "anon"},
         {"iss": "https://someone-else.supabase.co/auth/v1"},
         {"exp": None},
@@ -92,7 +95,12 @@ def test_a_valid_rs256_token_from_the_jwks_is_accepted(
 def test_a_token_with_bad_claims_is_unauthorized(
     client: FunctionClient, overrides: dict[str, Any]
 ) -> None:
-    assert status_for(client, hs256_token(**overrides)) == 401
+    now = int(time.time())
+    timed = {
+        name: now + value if name in ("exp", "nbf", "iat") and isinstance(value, int) else value
+        for name, value in overrides.items()
+    }
+    assert status_for(client, hs256_token(**timed)) == 401
 
 
 def test_a_little_clock_skew_is_tolerated(
