@@ -99,6 +99,20 @@ def test_insufficient_funds_is_refused_with_bk001_and_writes_nothing(
     assert _ledger_counts(pg) == before
 
 
+def test_an_insufficient_funds_message_gives_amounts_as_the_api_does(
+    customer: Callable[[], Customer], pg: psycopg.Connection[Any]
+) -> None:
+    alice, bob = customer(), customer()
+    refused = _transfer(alice, bob.usd, "999999.00")
+    _assert_stored_refusal(refused, "BK001", 422, "100.00 USD available, 999999.00 USD requested")
+    withdrawn = pg.execute(
+        "select public.admin_withdraw(%s, 100.50, 'USD', 'too much', %s)",
+        [alice.usd, str(uuid.uuid4())],
+    ).fetchone()
+    assert withdrawn is not None
+    assert "100.00 USD available, 100.50 USD requested" in withdrawn[0]["message"]
+
+
 def test_currency_mismatch_is_refused_with_bk002(
     customer: Callable[[], Customer], pg: psycopg.Connection[Any]
 ) -> None:
@@ -210,10 +224,10 @@ def test_over_the_per_transfer_or_daily_limit_is_refused_with_bk007(
     alice, source, target = _limited_pair(customer, pg)
     before = _ledger_counts(pg)
     over = _transfer(alice, target, "5.01", LIMITED, source=source)
-    _assert_stored_refusal(over, "BK007", 422, "per transfer")
+    _assert_stored_refusal(over, "BK007", 422, "(5.01 XLT) is over the limit of 5.00 XLT per transfer")
     assert _transfer(alice, target, "5.00", LIMITED, source=source).status_code == 200
     daily = _transfer(alice, target, "3.01", LIMITED, source=source)
-    _assert_stored_refusal(daily, "BK007", 422, "daily limit")
+    _assert_stored_refusal(daily, "BK007", 422, "the daily limit of 8.00 XLT")
     assert _ledger_counts(pg)[0] == before[0] + 1
     # The refused amount was given back: what is left of the day still goes through.
     assert _transfer(alice, target, "3.00", LIMITED, source=source).status_code == 200
@@ -243,8 +257,8 @@ def test_over_the_rate_limit_is_raised_with_bk008_and_retry_after(
     [
         ("0", "USD", "greater than zero"),
         ("-1.00", "USD", "greater than zero"),
-        ("1.001", "USD", "more than 2 decimal places"),
-        ("1.5", "JPY", "more than 0 decimal places"),
+        ("1.001", "USD", "amount (1.001) has more decimals than USD allows (at most 2)"),
+        ("1.5", "JPY", "amount (1.5) has more decimals than JPY allows (none)"),
         ("99999999999999999999", "USD", "too large"),
         ("1.00", "ZZZ", "currency (ZZZ)"),
     ],

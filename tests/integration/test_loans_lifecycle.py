@@ -148,9 +148,9 @@ def test_application_without_a_product_uses_the_currency_default(
 @pytest.mark.parametrize(
     ("overrides", "sqlstate", "fragment"),
     [
-        ({"p_principal": "99.99"}, "BK009", "outside loan product"),
-        ({"p_principal": "100000.01"}, "BK009", "outside loan product"),
-        ({"p_principal": "100.001"}, "BK009", "more than 2 decimal places"),
+        ({"p_principal": "99.99"}, "BK009", "(99.99 USD) is outside loan product"),
+        ({"p_principal": "100000.01"}, "BK009", "range 100.00 USD to 100000.00 USD"),
+        ({"p_principal": "100.001"}, "BK009", "has more decimals than USD allows (at most 2)"),
         ({"p_principal": "-5"}, "BK009", "greater than zero"),
         ({"p_term_months": 361}, "BK009", "outside loan product"),
         ({"p_term_months": 0}, "BK009", "at least 1"),
