@@ -23,6 +23,7 @@ from tests.conftest import TestUser as User
 from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
+    backdate_loan,
     balance,
     days_30e_360,
     db_today,
@@ -57,20 +58,6 @@ def active_loan(
     return borrower, account, loan
 
 
-def _backdate(pg: psycopg.Connection[Any], loan_id: str, days: int) -> None:
-    """Moves a fresh loan's dates `days` back, as if disbursed then (as the ledger's role may)."""
-    with pg.transaction():
-        pg.execute("set local role ledger_owner")
-        pg.execute(
-            "update public.loans set disbursed_on = disbursed_on - %s::int where id = %s",
-            (days, loan_id),
-        )
-        pg.execute(
-            "update public.loan_installments set due_date = due_date - %s::int where loan_id = %s",
-            (days, loan_id),
-        )
-
-
 def _accrued(first_interest: int, start: dt.date, on: dt.date) -> int:
     """The running month's interest accrued by `on`, 30E/360, rounded half up."""
     elapsed = min(30, days_30e_360(start, on))
@@ -91,7 +78,7 @@ def test_partial_repayment_pays_the_accrued_interest_before_the_principal(
 ) -> None:
     borrower, account, loan = active_loan
     first = loan["schedule"][0]
-    _backdate(pg, loan["id"], 10)
+    backdate_loan(pg, loan["id"], 10)
     today = db_today(pg)
     accrued = _accrued(first["interest"], today - dt.timedelta(days=10), today)
     assert 0 < accrued < first["interest"]
@@ -146,7 +133,9 @@ def test_early_repayment_prepays_the_last_installments_and_shortens_the_term(
     borrower, account, loan = active_loan
     schedule = loan["schedule"]
     # Paid on its due date, the first installment owes its whole month's interest.
-    _backdate(pg, loan["id"], (dt.date.fromisoformat(schedule[0]["due_date"]) - db_today(pg)).days)
+    backdate_loan(
+        pg, loan["id"], (dt.date.fromisoformat(schedule[0]["due_date"]) - db_today(pg)).days
+    )
     extra = schedule[5]["principal"] + 1_000  # all of the last installment and some of the 5th
     amount = schedule[0]["total"] + extra
     paid = _repay(rest, borrower, loan["id"], account, amount, "early-1")
@@ -224,8 +213,9 @@ def test_a_payoff_quote_for_a_date_before_disbursement_is_a_validation_failure(
     assert response.status_code == 400, response.text
     body = response.json()
     assert (body["code"], body["details"]) == ("BK009", "date")
-    assert f"date ({on}) is before loan (id={loan['id']}) was disbursed ({disbursed})" in (
-        body["message"]
+    assert (
+        f"date ({on}) is before loan (id={loan['id']}) was disbursed ({disbursed})"
+        in (body["message"])
     )
     on_the_day = rpc_ok(
         rest(borrower.token), "loan_payoff_quote", p_loan_id=loan["id"], p_date=str(disbursed)
@@ -251,7 +241,7 @@ def test_paying_part_early_then_the_rest_costs_what_paying_off_at_once_does(
     )  # fmt: skip
     loan = rpc_ok(rest(admin.token), "admin_loan_approve", p_loan_id=applied["id"])
     assert loan["schedule"][0]["interest"] == 750
-    _backdate(pg, loan["id"], days_since_disbursement)
+    backdate_loan(pg, loan["id"], days_since_disbursement)
     today = db_today(pg)
     client = rest(borrower.token)
     at_once = rpc_ok(client, "loan_payoff_quote", p_loan_id=loan["id"])["amount"]
@@ -354,7 +344,7 @@ def test_concurrent_repayments_with_one_key_make_one_repayment(
     pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
 ) -> None:
     borrower, account, loan = active_loan
-    _backdate(pg, loan["id"], 10)  # interest has accrued, so a repayment has an interest part
+    backdate_loan(pg, loan["id"], 10)  # interest has accrued, so a repayment has an interest part
     counts = ledger_counts(pg)
     start = balance(pg, account)
 
