@@ -39,7 +39,9 @@
 --
 -- Repayment allocation, in this order: interest of past-due installments
 -- (oldest first), their principal, then the current installment's interest
--- and principal, then prepayment of principal. A prepayment pays the schedule
+-- (before its due date only what has accrued by the payment date, as the
+-- payoff counts it, so paying in parts on one day costs what paying off at
+-- once does) and principal, then prepayment of principal. A prepayment pays the schedule
 -- from the LAST installment backwards, so the term shortens: the earlier
 -- installments keep their principal and due dates, the last ones are settled
 -- early, and the interest of every installment after the current one is
