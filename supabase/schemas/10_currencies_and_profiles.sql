@@ -71,6 +71,41 @@ create policy "Signed-in users can read currencies"
   on public.currencies for select to authenticated
   using (true);
 
+-- An amount of minor units as the API gives it: a decimal string with the
+-- currency's exponent and its code, e.g. 12650 USD → '126.50 USD'. Every
+-- message and `details` value that carries an amount is written with it, so
+-- the SQL speaks the same units as the API.
+create function private.format_amount(p_minor numeric, p_currency text)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select round(p_minor / 10::numeric ^ c.exponent, c.exponent)::text || ' ' || c.code
+    from public.currencies as c
+   where c.code = p_currency
+$$;
+
+-- The same, without the code: what a `details` value carries next to a
+-- response whose currency is already known.
+create function private.format_minor(p_minor numeric, p_currency text)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select round(p_minor / 10::numeric ^ c.exponent, c.exponent)::text
+    from public.currencies as c
+   where c.code = p_currency
+$$;
+
+revoke execute on function
+  private.format_amount(numeric, text),
+  private.format_minor(numeric, text)
+from public;
+
 
 -- Profiles --------------------------------------------------------------------
 -- One per auth.users row, made by Supabase Auth's insert through the trigger

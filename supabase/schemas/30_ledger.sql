@@ -167,9 +167,12 @@ $$;
 -- Major units to minor units for a currency of `p_exponent` decimals,
 -- refusing (never rounding) an amount that is missing, not positive, has more
 -- decimals than the currency, or does not fit a bigint: BK009 naming
--- `p_parameter` in details. Every RPC that takes an amount converts it here.
+-- `p_parameter` in details, in the words the functions' edge validation uses
+-- ("has more decimals than USD allows (at most 2)"). Every RPC that takes an
+-- amount converts it here.
 create function private.minor_units(
-  p_amount numeric, p_exponent smallint, p_parameter text default 'p_amount'
+  p_amount numeric, p_exponent smallint, p_parameter text default 'p_amount',
+  p_currency text default null
 )
 returns bigint
 language plpgsql
@@ -190,7 +193,9 @@ begin
   end if;
   if v_minor <> trunc(v_minor) then
     perform private.raise_invalid(p_parameter,
-      format('%s (%s) has more than %s decimal places', v_name, p_amount, p_exponent));
+      format('%s (%s) has more decimals than %s allows (%s)', v_name, p_amount,
+             coalesce(p_currency, 'its currency'),
+             case when p_exponent = 0 then 'none' else format('at most %s', p_exponent) end));
   end if;
   if v_minor > 9223372036854775807 then
     perform private.raise_invalid(p_parameter, format('%s (%s) is too large', v_name, p_amount));
@@ -382,7 +387,7 @@ $$;
 revoke execute on function
   private.error_object(text, text, text),
   private.raise_invalid(text, text),
-  private.minor_units(numeric, smallint, text),
+  private.minor_units(numeric, smallint, text, text),
   private.require_user(text),
   private.require_idempotency_key(text),
   private.http_status(text),

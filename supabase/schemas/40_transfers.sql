@@ -40,13 +40,17 @@ begin
       array['BK004', format('account (id=%s) is %s', p_to.id, p_to.status), p_to.status]
     when p_amount_minor > p_currency.max_transfer_minor then
       array['BK007', format('amount (%s %s) is over the limit of %s per transfer',
-             p_amount, p_currency.code, p_currency.max_transfer_minor), 'max_transfer_minor']
+             p_amount, p_currency.code,
+             private.format_amount(p_currency.max_transfer_minor, p_currency.code)),
+            'max_transfer_minor']
     when p_limits.outgoing_minor > p_currency.daily_outgoing_limit_minor then
-      array['BK007', format('transfers today would exceed the daily limit of %s minor units of %s',
-             p_currency.daily_outgoing_limit_minor, p_currency.code), 'daily_outgoing_limit_minor']
+      array['BK007', format('transfers today would exceed the daily limit of %s',
+             private.format_amount(p_currency.daily_outgoing_limit_minor, p_currency.code)),
+            'daily_outgoing_limit_minor']
     when p_from.balance - p_amount_minor < -p_from.overdraft_limit then
-      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-             p_from.id, p_from.balance + p_from.overdraft_limit, p_amount_minor)]
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested',
+             p_from.id, private.format_amount(p_from.balance + p_from.overdraft_limit, p_currency.code),
+             private.format_amount(p_amount_minor, p_currency.code))]
   end;
 end;
 $$;
@@ -118,7 +122,7 @@ begin
   if p_amount > 0 and v_minor = trunc(v_minor) and v_minor <= 9223372036854775807 then
     v_amount := v_minor::bigint;
   else
-    v_amount := private.minor_units(p_amount, v_currency.exponent);  -- raises its BK009
+    v_amount := private.minor_units(p_amount, v_currency.exponent, 'p_amount', v_currency.code);  -- raises its BK009
   end if;
   perform private.check_transfer_request(
     p_from_account_id, p_to_account_id, p_idempotency_key, p_description);

@@ -65,8 +65,9 @@ begin
       array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
              p_amount, p_currency), 'balance_range']
     when p_kind = 'withdrawal' and p_account.balance::numeric - p_amount_minor < -p_account.overdraft_limit then
-      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested (minor units)',
-             p_account.id, p_account.balance + p_account.overdraft_limit, p_amount_minor)]
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested',
+             p_account.id, private.format_amount(p_account.balance + p_account.overdraft_limit, p_currency),
+             private.format_amount(p_amount_minor, p_currency))]
   end;
 end;
 $$;
@@ -106,7 +107,7 @@ begin
   if v_exponent is null then
     perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
   end if;
-  v_amount := private.minor_units(p_amount, v_exponent);
+  v_amount := private.minor_units(p_amount, v_exponent, 'p_amount', p_currency);
   if p_account_id is null then
     perform private.raise_invalid('p_account_id', 'account is required');
   end if;

@@ -5,13 +5,18 @@
 --   * entries and transfers are append-only: update, delete and truncate are
 --     refused, and so is an insert that does not come from the ledger's
 --     functions (current_user `ledger_owner`, see 00_roles.sql);
---   * an account's balance, version, currency, owner, kind and system purpose
---     change only through a posting; a new account starts at balance 0 and
---     version 0; an account with entries cannot be deleted;
+--   * an account's balance and version change only through a posting, its
+--     currency, owner, kind and system purpose never; a new account starts at
+--     balance 0 and version 0; an account the ledger has ever used (entries,
+--     transfers, pending credits, loans) cannot be deleted;
 --   * status, nickname, overdraft limit and deferred-credits edits are
 --     allowed (the check constraint still keeps a customer balance within the
 --     overdraft) and written to the audit log, as is every other change to an
---     account but a posting's own update of balance, version and updated_at.
+--     account but a posting's own update of balance, version and updated_at;
+--     closing an account needs a zero balance, no pending credits and no loan
+--     still open on it;
+--   * each refusal names what does work (admin_deposit, transfer_funds, ...),
+--     since staff meet these messages in the dashboard.
 --
 -- Postings are not copied into the audit log: each one is already recorded,
 -- append-only, by its transfer row and its two entries, so an audit row per
@@ -30,18 +35,69 @@ security invoker
 set search_path = ''
 as $$
 begin
-  if (new.balance, new.version, new.currency, new.owner_id, new.kind, new.system_purpose, new.id,
-      new.account_number, new.created_at)
-     is distinct from
-     (old.balance, old.version, old.currency, old.owner_id, old.kind, old.system_purpose, old.id,
-      old.account_number, old.created_at) then
+  if (new.balance, new.version) is distinct from (old.balance, old.version) then
     raise exception using
       errcode = 'BK011',
-      message = format('account (id=%s): only status, nickname and overdraft_limit can be edited; '
-                       'balances change only through a transfer', old.id);
+      message = format('account (id=%s): balances change only through a transfer: use '
+                       'public.admin_deposit / public.admin_withdraw or public.transfer_funds', old.id);
+  end if;
+  if new.currency is distinct from old.currency then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s): its currency (%s) never changes, every amount on it is in %s; '
+                       'open a new account in the other currency and move the money with '
+                       'public.admin_withdraw / public.admin_deposit', old.id, old.currency, old.currency);
+  end if;
+  if (new.owner_id, new.kind, new.system_purpose, new.id, new.account_number, new.created_at)
+     is distinct from
+     (old.owner_id, old.kind, old.system_purpose, old.id, old.account_number, old.created_at) then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s): only status, nickname, overdraft_limit and deferred_credits '
+                       'can be edited; for another owner or kind, open a new account', old.id);
+  end if;
+  if new.status = 'closed' and old.status <> 'closed' then
+    perform private.check_account_can_close(old);
   end if;
   new.updated_at := now();
   return new;
+end;
+$$;
+
+-- Closing: nothing may be left on the account or still owed through it.
+create function private.check_account_can_close(p_account public.accounts)
+returns void
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_loan record;
+begin
+  if p_account.balance <> 0 then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s) holds %s and cannot be closed; move the balance out first '
+                       '(public.admin_withdraw or public.transfer_funds)', p_account.id,
+                       private.format_amount(p_account.balance, p_account.currency));
+  end if;
+  if exists (select from public.pending_credits where account_id = p_account.id) then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s) has pending credits and cannot be closed; settle them first '
+                       '(public.settle_pending_credits)', p_account.id);
+  end if;
+  select l.* into v_loan from public.loans as l
+   where l.account_id = p_account.id and l.status in ('pending', 'active', 'overdue')
+   order by l.created_at
+   limit 1;
+  if found then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s) cannot be closed: loan (id=%s) is %s on it; it must be '
+                       'paid off, written off (public.admin_loan_write_off) or decided first',
+                       p_account.id, v_loan.id, v_loan.status);
+  end if;
 end;
 $$;
 
@@ -68,10 +124,14 @@ security invoker
 set search_path = ''
 as $$
 begin
-  if exists (select from public.entries where account_id = old.id) then
+  if exists (select from public.entries where account_id = old.id)
+     or exists (select from public.transfers where from_account_id = old.id or to_account_id = old.id)
+     or exists (select from public.pending_credits where account_id = old.id)
+     or exists (select from public.loans where account_id = old.id) then
     raise exception using
       errcode = 'BK011',
-      message = format('account (id=%s) has entries and cannot be deleted; close it instead', old.id);
+      message = format('account (id=%s) is part of the ledger''s history and cannot be deleted; '
+                       'close it instead (update public.accounts set status = ''closed'')', old.id);
   end if;
   return old;
 end;
@@ -81,6 +141,7 @@ revoke execute on function
   private.write_audit_log(),
   private.refuse_change(),
   private.guard_account_update(),
+  private.check_account_can_close(public.accounts),
   private.guard_account_insert(),
   private.guard_account_delete()
 from public;

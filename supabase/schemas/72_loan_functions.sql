@@ -39,7 +39,9 @@
 --
 -- Repayment allocation, in this order: interest of past-due installments
 -- (oldest first), their principal, then the current installment's interest
--- and principal, then prepayment of principal. A prepayment pays the schedule
+-- (before its due date only what has accrued by the payment date, as the
+-- payoff counts it, so paying in parts on one day costs what paying off at
+-- once does) and principal, then prepayment of principal. A prepayment pays the schedule
 -- from the LAST installment backwards, so the term shortens: the earlier
 -- installments keep their principal and due dates, the last ones are settled
 -- early, and the interest of every installment after the current one is
@@ -155,8 +157,10 @@ begin
   end if;
 
   if p_principal_minor not between v_product.min_principal and v_product.max_principal then
-    raise exception 'principal (% minor units) is outside loan product (id=%) range % to %',
-      p_principal_minor, v_product.id, v_product.min_principal, v_product.max_principal
+    raise exception 'principal (%) is outside loan product (id=%) range % to %',
+      private.format_amount(p_principal_minor, p_currency), v_product.id,
+      private.format_amount(v_product.min_principal, p_currency),
+      private.format_amount(v_product.max_principal, p_currency)
       using errcode = 'BK009', detail = 'principal';
   end if;
   if p_term_months not between v_product.min_term_months and v_product.max_term_months then
@@ -194,7 +198,7 @@ begin
     raise exception 'currency (code=%) is not supported', p_currency
       using errcode = 'BK009', detail = 'currency';
   end if;
-  v_principal := private.minor_units(p_principal, v_exponent, 'principal');
+  v_principal := private.minor_units(p_principal, v_exponent, 'principal', p_currency);
   if p_term_months is null or p_term_months < 1 then
     raise exception 'term_months (%) must be at least 1', p_term_months
       using errcode = 'BK009', detail = 'term_months';
@@ -422,6 +426,10 @@ begin
     raise exception 'loan (id=%) is %, has no payoff amount', p_loan_id, v_loan.status
       using errcode = 'BK011';
   end if;
+  if p_date < v_loan.disbursed_on then
+    raise exception 'date (%) is before loan (id=%) was disbursed (%)', p_date, p_loan_id, v_loan.disbursed_on
+      using errcode = 'BK009', detail = 'date';
+  end if;
   select p.amount into v_amount from loans_private.payoff(p_loan_id, p_date) as p;
   return jsonb_build_object('loan_id', p_loan_id, 'amount', v_amount,
                             'currency', v_loan.currency, 'date', p_date);
@@ -487,11 +495,17 @@ $$;
 
 -- Spreads p_amount over the installments in the documented order and marks
 -- what it settles; the caller has locked the loan and checked p_amount
--- against the payoff. Returns the allocation.
+-- against the payoff. Interest is paid only as far as it has accrued by
+-- p_date, as the payoff counts it (`p_running` and `p_running_accrued` are
+-- the payoff's running installment and its accrued interest), so paying part
+-- early and the rest on the same day costs what paying off at once does.
+-- Returns the allocation.
 create function loans_private.allocate_repayment(
   p_loan public.loans,
   p_amount bigint,
-  p_date date
+  p_date date,
+  p_running integer,
+  p_running_accrued bigint
 )
 returns jsonb
 language plpgsql
@@ -505,6 +519,7 @@ declare
       and (i.status = 'overdue' or i.due_date < p_date)
     order by i.number);
   v_current integer;
+  v_current_accrued bigint;
   v_past_due_interest bigint;
   v_past_due_principal bigint;
   v_current_interest bigint;
@@ -518,13 +533,20 @@ begin
   v_left := v_left - v_past_due_principal;
 
   -- 3. the current installment: the first one not yet past due and not settled.
-  select i.number into v_current
+  -- Its interest: all of it on its due date; before, only what has accrued
+  -- (the running installment's share; a later one's has not begun).
+  select i.number,
+         case when i.due_date <= p_date then i.interest_due - i.interest_paid
+              when i.number = p_running then greatest(p_running_accrued - i.interest_paid, 0)
+              else 0 end
+    into v_current, v_current_accrued
   from public.loan_installments as i
   where i.loan_id = p_loan.id and i.status = 'pending' and i.due_date >= p_date
     and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
   order by i.number
   limit 1;
-  v_current_interest := loans_private.pay_installments(p_loan.id, array[v_current], 'interest', v_left);
+  v_current_interest := loans_private.pay_installments(
+    p_loan.id, array[v_current], 'interest', least(v_left, coalesce(v_current_accrued, 0)));
   v_left := v_left - v_current_interest;
   v_current_principal := loans_private.pay_installments(p_loan.id, array[v_current], 'principal', v_left);
   v_left := v_left - v_current_principal;
@@ -637,7 +659,8 @@ begin
       using errcode = 'BK011';
   end if;
   v_amount := private.minor_units(
-    p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency), 'amount');
+    p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency), 'amount',
+    v_loan.currency);
 
   select a.* into v_account from public.accounts as a
   where a.id = p_from_account_id and a.owner_id = p_uid;
@@ -652,9 +675,10 @@ begin
 
   select p.* into v_payoff from loans_private.payoff(p_loan_id, v_date) as p;
   if v_amount > v_payoff.amount then
-    raise exception 'amount (% minor units) exceeds the payoff amount (% minor units) of loan (id=%)',
-      v_amount, v_payoff.amount, p_loan_id
-      using errcode = 'BK012', detail = v_payoff.amount::text;
+    raise exception 'amount (%) exceeds the payoff amount (%) of loan (id=%)',
+      private.format_amount(v_amount, v_loan.currency),
+      private.format_amount(v_payoff.amount, v_loan.currency), p_loan_id
+      using errcode = 'BK012', detail = private.format_minor(v_payoff.amount, v_loan.currency);
   end if;
 
   v_funding := private.system_account(v_loan.currency, 'loan_funding');
@@ -667,7 +691,8 @@ begin
     perform loans_private.drop_unaccrued_interest(
       p_loan_id, v_payoff.in_progress, v_payoff.accrued, v_date);
   end if;
-  v_allocation := loans_private.allocate_repayment(v_loan, v_amount, v_date);
+  v_allocation := loans_private.allocate_repayment(
+    v_loan, v_amount, v_date, v_payoff.in_progress, v_payoff.accrued);
 
   -- The interest part is the bank's income, not a return of lent principal.
   v_interest := (v_allocation ->> 'interest')::bigint;

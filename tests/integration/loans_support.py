@@ -151,6 +151,21 @@ def db_today(pg: psycopg.Connection[Any]) -> dt.date:
     return dt.date.fromisoformat(str(row[0]))
 
 
+def backdate_loan(pg: psycopg.Connection[Any], loan_id: str, days: int) -> None:
+    """Moves a fresh loan's dates `days` back, as if disbursed then, so a repayment made today
+    falls that far into its schedule (the ledger's own role may edit a loan's dates)."""
+    with pg.transaction():
+        pg.execute("set local role ledger_owner")
+        pg.execute(
+            "update public.loans set disbursed_on = disbursed_on - %s::int where id = %s",
+            (days, loan_id),
+        )
+        pg.execute(
+            "update public.loan_installments set due_date = due_date - %s::int where loan_id = %s",
+            (days, loan_id),
+        )
+
+
 def days_30e_360(start: dt.date, end: dt.date) -> int:
     """30E/360, written from its definition: day 31 counts as 30 at either end."""
     return (

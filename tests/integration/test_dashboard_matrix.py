@@ -312,3 +312,91 @@ def test_a_posting_by_the_ledger_still_moves_money_with_the_guards_in_place(
     assert before is not None
     assert after is not None
     assert after[0] - before[0] == 200
+
+
+def _refusal(pg: psycopg.Connection[Any], ledger: Ledger, sql: str) -> tuple[str | None, str]:
+    """Run `sql` as the dashboard, rolled back; the sqlstate and message of its refusal."""
+    try:
+        with pg.transaction(force_rollback=True):
+            for name, value in _settings(ledger).items():
+                pg.execute("select set_config(%s, %s, true)", [name, value])
+            pg.execute(sql.format(**ledger.__dict__))
+    except psycopg.Error as error:
+        return error.sqlstate, error.diag.message_primary or ""
+    return None, ""
+
+
+_EMPTY_THE_ACCOUNT = (
+    "select public.admin_withdraw('{account_id}', (select balance / 100.0 from public.accounts"
+    " where id = '{account_id}'), 'USD', 'emptied to close', gen_random_uuid()::text);"
+)
+
+# (statement, what the refusal says): each refusal names what is refused and the way that works.
+ADVISED_CASES = [
+    (
+        "update public.accounts set balance = balance + 100 where id = '{account_id}'",
+        "balances change only through a transfer: use public.admin_deposit"
+        " / public.admin_withdraw or public.transfer_funds",
+    ),
+    (
+        "update public.accounts set version = version + 1 where id = '{account_id}'",
+        "balances change only through a transfer: use public.admin_deposit",
+    ),
+    (
+        "update public.accounts set currency = 'EUR' where id = '{account_id}'",
+        "its currency (USD) never changes, every amount on it is in USD; open a new account",
+    ),
+    (
+        "update public.accounts set owner_id = null, kind = 'system' where id = '{account_id}'",
+        "only status, nickname, overdraft_limit and deferred_credits can be edited",
+    ),
+    (
+        "update public.accounts set status = 'closed' where id = '{account_id}'",
+        "USD and cannot be closed; move the balance out first (public.admin_withdraw",
+    ),
+    (
+        "update public.accounts set status = 'closed' where id = '{deferred_account_id}'",
+        "has pending credits and cannot be closed; settle them first"
+        " (public.settle_pending_credits)",
+    ),
+    (
+        _EMPTY_THE_ACCOUNT
+        + "update public.accounts set status = 'closed' where id = '{account_id}'",
+        "cannot be closed: loan (id={loan_id}) is active on it",
+    ),
+    (
+        "delete from public.accounts where id = '{account_id}'",
+        "is part of the ledger's history and cannot be deleted; close it instead",
+    ),
+    (
+        # No entries yet, only a pending credit: still part of the ledger's history.
+        "delete from public.accounts where id = '{deferred_account_id}'",
+        "is part of the ledger's history and cannot be deleted",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "says"), ADVISED_CASES)
+def test_a_dashboard_refusal_names_the_way_that_works(
+    pg: psycopg.Connection[Any], ledger: Ledger, sql: str, says: str
+) -> None:
+    sqlstate, message = _refusal(pg, ledger, sql)
+    assert sqlstate == "BK011", (sql, sqlstate, message)
+    assert says.format(**ledger.__dict__) in message
+
+
+def test_an_account_with_nothing_left_on_it_can_be_closed_and_an_unused_one_deleted(
+    pg: psycopg.Connection[Any], ledger: Ledger
+) -> None:
+    with pg.transaction(force_rollback=True):
+        row = pg.execute(
+            "insert into public.accounts (owner_id, kind, currency)"
+            " values (%s, 'savings', 'USD') returning id",
+            [ledger.customer_id],
+        ).fetchone()
+        assert row is not None
+        closed = pg.execute(
+            "update public.accounts set status = 'closed' where id = %s returning status", [row[0]]
+        ).fetchone()
+        assert closed == ("closed",)
+        assert pg.execute("delete from public.accounts where id = %s", [row[0]]).rowcount == 1

@@ -99,6 +99,20 @@ def test_insufficient_funds_is_refused_with_bk001_and_writes_nothing(
     assert _ledger_counts(pg) == before
 
 
+def test_an_insufficient_funds_message_gives_amounts_as_the_api_does(
+    customer: Callable[[], Customer], pg: psycopg.Connection[Any]
+) -> None:
+    alice, bob = customer(), customer()
+    refused = _transfer(alice, bob.usd, "999999.00")
+    _assert_stored_refusal(refused, "BK001", 422, "100.00 USD available, 999999.00 USD requested")
+    withdrawn = pg.execute(
+        "select public.admin_withdraw(%s, 100.50, 'USD', 'too much', %s)",
+        [alice.usd, str(uuid.uuid4())],
+    ).fetchone()
+    assert withdrawn is not None
+    assert "100.00 USD available, 100.50 USD requested" in withdrawn[0]["message"]
+
+
 def test_currency_mismatch_is_refused_with_bk002(
     customer: Callable[[], Customer], pg: psycopg.Connection[Any]
 ) -> None:
@@ -118,6 +132,18 @@ def test_a_transfer_to_the_same_account_is_refused_with_bk003(
     assert _ledger_counts(pg) == before
 
 
+def _close(pg: psycopg.Connection[Any], account_id: str) -> None:
+    """Empties an account through the ledger, then closes it, as staff do in the dashboard."""
+    row = pg.execute("select balance from public.accounts where id = %s", [account_id]).fetchone()
+    assert row is not None
+    if row[0] > 0:
+        pg.execute(
+            "select public.admin_withdraw(%s, %s / 100.0, 'USD', 'closing', %s)",
+            [account_id, row[0], str(uuid.uuid4())],
+        )
+    pg.execute("update public.accounts set status = 'closed' where id = %s", [account_id])
+
+
 @pytest.mark.parametrize("side", ["sender", "receiver"])
 @pytest.mark.parametrize("status", ["frozen", "closed"])
 def test_a_frozen_or_closed_account_neither_sends_nor_receives(
@@ -125,7 +151,10 @@ def test_a_frozen_or_closed_account_neither_sends_nor_receives(
 ) -> None:
     alice, bob = customer(), customer()
     blocked = alice.usd if side == "sender" else bob.usd
-    pg.execute("update public.accounts set status = %s where id = %s", [status, blocked])
+    if status == "closed":
+        _close(pg, blocked)
+    else:
+        pg.execute("update public.accounts set status = %s where id = %s", [status, blocked])
     before = _ledger_counts(pg)
     response = _transfer(alice, bob.usd)
     _assert_stored_refusal(response, "BK004", 409, f"account (id={blocked}) is {status}")
@@ -210,10 +239,12 @@ def test_over_the_per_transfer_or_daily_limit_is_refused_with_bk007(
     alice, source, target = _limited_pair(customer, pg)
     before = _ledger_counts(pg)
     over = _transfer(alice, target, "5.01", LIMITED, source=source)
-    _assert_stored_refusal(over, "BK007", 422, "per transfer")
+    _assert_stored_refusal(
+        over, "BK007", 422, "(5.01 XLT) is over the limit of 5.00 XLT per transfer"
+    )
     assert _transfer(alice, target, "5.00", LIMITED, source=source).status_code == 200
     daily = _transfer(alice, target, "3.01", LIMITED, source=source)
-    _assert_stored_refusal(daily, "BK007", 422, "daily limit")
+    _assert_stored_refusal(daily, "BK007", 422, "the daily limit of 8.00 XLT")
     assert _ledger_counts(pg)[0] == before[0] + 1
     # The refused amount was given back: what is left of the day still goes through.
     assert _transfer(alice, target, "3.00", LIMITED, source=source).status_code == 200
@@ -243,8 +274,8 @@ def test_over_the_rate_limit_is_raised_with_bk008_and_retry_after(
     [
         ("0", "USD", "greater than zero"),
         ("-1.00", "USD", "greater than zero"),
-        ("1.001", "USD", "more than 2 decimal places"),
-        ("1.5", "JPY", "more than 0 decimal places"),
+        ("1.001", "USD", "amount (1.001) has more decimals than USD allows (at most 2)"),
+        ("1.5", "JPY", "amount (1.5) has more decimals than JPY allows (none)"),
         ("99999999999999999999", "USD", "too large"),
         ("1.00", "ZZZ", "currency (ZZZ)"),
     ],
@@ -310,7 +341,7 @@ def test_an_admin_freezes_and_unfreezes_and_a_closed_account_stays_closed(
     assert (
         _rpc(admin, "admin_unfreeze_account", p_account_id=alice.usd).json()["status"] == "active"
     )
-    pg.execute("update public.accounts set status = 'closed' where id = %s", [alice.usd])
+    _close(pg, alice.usd)
     assert _rpc(admin, "admin_freeze_account", p_account_id=alice.usd).json()["code"] == "BK011"
     missing = _rpc(admin, "admin_freeze_account", p_account_id=str(uuid.uuid4())).json()
     assert missing["code"] == "BK005"
@@ -372,7 +403,9 @@ def test_the_dashboard_cannot_break_the_ledger(
     assert (
         "refused" in str(refused.value)
         or "cannot" in str(refused.value)
-        or ("only status, nickname and overdraft_limit" in str(refused.value))
+        or "balances change only through a transfer: use public.admin_deposit" in str(refused.value)
+        or "its currency (USD) never changes" in str(refused.value)
+        or "only status, nickname, overdraft_limit and deferred_credits" in str(refused.value)
         or "starts with balance 0" in str(refused.value)
     )
     assert _ledger_counts(pg) == before

@@ -16,6 +16,7 @@ from tests.conftest import TestUser as User
 from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
+    backdate_loan,
     balance,
     db_today,
     deposit,
@@ -168,6 +169,9 @@ def test_write_off_posts_the_outstanding_principal_to_the_loss_account(
     borrower, admin, account, loan = _new_loan(pg, rest, make_user, currency="KWD",
                                                principal="1000.500", term=6)  # fmt: skip
     deposit(pg, account, 100_000)
+    # Installment 1 falls due today, so the repayment settles it and prepays the rest.
+    due_1 = dt.date.fromisoformat(loan["schedule"][0]["due_date"])
+    backdate_loan(pg, loan["id"], (due_1 - db_today(pg)).days)
     rpc_ok(
         rest(borrower.token), "loan_repay", p_loan_id=loan["id"], p_amount="200.250",
         p_from_account_id=account, p_idempotency_key="before-write-off",

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import StackHandle
 from tests.conftest import TestUser as User
-from tests.integration.loans_support import assert_invariants, db_today
+from tests.integration.loans_support import assert_invariants, backdate_loan, db_today
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,14 @@ def test_a_loan_lives_from_application_to_paid_off_through_the_functions(
     _refused(customer.post(f"{loan_path}/withdraw"), 409, "invalid_state")
     _refused(staff.post(f"/admin/loans/{loan['id']}/approve"), 409, "invalid_state")
 
-    schedule = approved["schedule"]
+    # A month on: installment 1 falls due today, so paying it now is on time.
+    today = db_today(pg)
+    shift = dt.date.fromisoformat(approved["schedule"][0]["due_date"]) - today
+    backdate_loan(pg, loan["id"], shift.days)
+    schedule = [
+        {**row, "due_date": str(dt.date.fromisoformat(row["due_date"]) - shift)}
+        for row in approved["schedule"]
+    ]
     first_key = _key()
     first = {"amount": schedule[0]["total"], "from_account_id": account}
     paid = _ok(customer.post(f"{loan_path}/repayments", json=first, headers=first_key), 201)
@@ -111,7 +118,7 @@ def test_a_loan_lives_from_application_to_paid_off_through_the_functions(
 
     # The second installment falls due unpaid; the nightly close marks it.
     due_2 = dt.date.fromisoformat(schedule[1]["due_date"])
-    pg.execute("select public.loans_close_of_business(%s)", (due_2 + dt.timedelta(days=4),))
+    pg.execute("select public.loans_close_of_business(%s)", (due_2 + dt.timedelta(days=17),))
     assert _ok(customer.get(loan_path), 200)["status"] == "overdue"
     second = {"amount": schedule[1]["total"], "from_account_id": account}
     late = _ok(customer.post(f"{loan_path}/repayments", json=second, headers=_key()), 201)
@@ -127,7 +134,7 @@ def test_a_loan_lives_from_application_to_paid_off_through_the_functions(
         customer.post(f"{loan_path}/repayments", json=too_much, headers=_key()), 422,
         "amount_exceeds_payoff",
     )  # fmt: skip
-    assert "exceeds the payoff amount" in error["message"]
+    assert f"exceeds the payoff amount ({quote['amount']} USD)" in error["message"]
     rest = {"amount": quote["amount"], "from_account_id": account}
     final = _ok(customer.post(f"{loan_path}/repayments", json=rest, headers=_key()), 201)
     assert final["loan"]["status"] == "paid_off"

@@ -18,6 +18,7 @@ from tests.conftest import TestUser as User
 from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
+    backdate_loan,
     balance,
     db_today,
     deposit,
@@ -81,7 +82,13 @@ def test_loan_goes_from_application_to_paid_off_keeping_every_invariant(
     assert_invariants(pg)
 
     deposit(pg, account, 10_000)  # enough for the interest
-    schedule = approved["schedule"]
+    # A month on: installment 1 falls due today, so paying it now is on time.
+    shift = dt.date.fromisoformat(approved["schedule"][0]["due_date"]) - today
+    backdate_loan(pg, loan["id"], shift.days)
+    schedule = [
+        {**row, "due_date": str(dt.date.fromisoformat(row["due_date"]) - shift)}
+        for row in approved["schedule"]
+    ]
     borrower_rest = rest(borrower.token)
 
     # Installment 1 on time: its interest and principal.
@@ -98,7 +105,7 @@ def test_loan_goes_from_application_to_paid_off_keeping_every_invariant(
 
     # Installment 2 late: the close of business after its due date marks it.
     due_2 = dt.date.fromisoformat(schedule[1]["due_date"])
-    pg.execute("select public.loans_close_of_business(%s)", (due_2 + dt.timedelta(days=1),))
+    pg.execute("select public.loans_close_of_business(%s)", (due_2 + dt.timedelta(days=11),))
     assert loan_row(pg, loan["id"])["status"] == "overdue"
     assert_invariants(pg)
     second = rpc_ok(
@@ -148,9 +155,9 @@ def test_application_without_a_product_uses_the_currency_default(
 @pytest.mark.parametrize(
     ("overrides", "sqlstate", "fragment"),
     [
-        ({"p_principal": "99.99"}, "BK009", "outside loan product"),
-        ({"p_principal": "100000.01"}, "BK009", "outside loan product"),
-        ({"p_principal": "100.001"}, "BK009", "more than 2 decimal places"),
+        ({"p_principal": "99.99"}, "BK009", "(99.99 USD) is outside loan product"),
+        ({"p_principal": "100000.01"}, "BK009", "range 100.00 USD to 100000.00 USD"),
+        ({"p_principal": "100.001"}, "BK009", "has more decimals than USD allows (at most 2)"),
         ({"p_principal": "-5"}, "BK009", "greater than zero"),
         ({"p_term_months": 361}, "BK009", "outside loan product"),
         ({"p_term_months": 0}, "BK009", "at least 1"),

@@ -1,10 +1,11 @@
 """Repayments: allocation order, partial, late and early payments, payoff, idempotency.
 
 Allocation (see supabase/schemas/72_loan_functions.sql): past-due interest, past-due
-principal, the current installment's interest and principal, then prepayment
-of principal from the last installment backwards (the term shortens, and the
-interest of the installments after the current one is recomputed on the
-principal still owed).
+principal, the current installment's interest (before its due date only as far
+as it has accrued, as the payoff quote counts it) and principal, then
+prepayment of principal from the last installment backwards (the term
+shortens, and the interest of the installments after the current one is
+recomputed on the principal still owed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.conftest import TestUser as User
 from tests.integration.loans_support import (
     RestFactory,
     assert_invariants,
+    backdate_loan,
     balance,
     days_30e_360,
     db_today,
@@ -56,6 +58,12 @@ def active_loan(
     return borrower, account, loan
 
 
+def _accrued(first_interest: int, start: dt.date, on: dt.date) -> int:
+    """The running month's interest accrued by `on`, 30E/360, rounded half up."""
+    elapsed = min(30, days_30e_360(start, on))
+    return int((Decimal(first_interest) * elapsed / 30).quantize(Decimal(1), ROUND_HALF_UP))
+
+
 def _repay(rest: RestFactory, user: User, loan_id: str, account: str, amount_minor: int,
            key: str) -> Any:  # fmt: skip
     return rpc_ok(
@@ -65,20 +73,24 @@ def _repay(rest: RestFactory, user: User, loan_id: str, account: str, amount_min
     )  # fmt: skip
 
 
-def test_partial_repayment_pays_the_current_interest_before_its_principal(
+def test_partial_repayment_pays_the_accrued_interest_before_the_principal(
     pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
 ) -> None:
     borrower, account, loan = active_loan
     first = loan["schedule"][0]
-    paid = _repay(rest, borrower, loan["id"], account, first["interest"] + 100, "partial-1")
+    backdate_loan(pg, loan["id"], 10)
+    today = db_today(pg)
+    accrued = _accrued(first["interest"], today - dt.timedelta(days=10), today)
+    assert 0 < accrued < first["interest"]
+    paid = _repay(rest, borrower, loan["id"], account, accrued + 100, "partial-1")
     assert paid["allocation"] == {
-        "amount": first["interest"] + 100, "interest": first["interest"], "principal": 100,
-        "past_due_interest": 0, "past_due_principal": 0, "current_interest": first["interest"],
+        "amount": accrued + 100, "interest": accrued, "principal": 100,
+        "past_due_interest": 0, "past_due_principal": 0, "current_interest": accrued,
         "current_principal": 100, "prepaid_principal": 0,
     }  # fmt: skip
     row = installments(pg, loan["id"])[0]
     assert (row["interest_paid"], row["principal_paid"], row["status"]) == (
-        first["interest"], 100, "pending",
+        accrued, 100, "pending",
     )  # fmt: skip
     assert paid["loan"]["outstanding_principal"] == 600_000 - 100
     assert_invariants(pg)
@@ -120,6 +132,10 @@ def test_early_repayment_prepays_the_last_installments_and_shortens_the_term(
 ) -> None:
     borrower, account, loan = active_loan
     schedule = loan["schedule"]
+    # Paid on its due date, the first installment owes its whole month's interest.
+    backdate_loan(
+        pg, loan["id"], (dt.date.fromisoformat(schedule[0]["due_date"]) - db_today(pg)).days
+    )
     extra = schedule[5]["principal"] + 1_000  # all of the last installment and some of the 5th
     amount = schedule[0]["total"] + extra
     paid = _repay(rest, borrower, loan["id"], account, amount, "early-1")
@@ -184,8 +200,63 @@ def test_payoff_quote_for_a_later_date_adds_interest_accrued_on_30_360(
             Decimal(1), rounding=ROUND_HALF_UP
         )
         assert quote(on) == 600_000 + int(expected), on
-    # Before the loan existed nothing has accrued.
-    assert quote(disbursed - dt.timedelta(days=5)) == 600_000
+
+
+@pytest.mark.parametrize("days_before", [1, 400])
+def test_a_payoff_quote_for_a_date_before_disbursement_is_a_validation_failure(
+    rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]], days_before: int
+) -> None:
+    borrower, _, loan = active_loan
+    disbursed = dt.date.fromisoformat(loan["disbursed_on"])
+    on = disbursed - dt.timedelta(days=days_before)
+    response = rpc(rest(borrower.token), "loan_payoff_quote", p_loan_id=loan["id"], p_date=str(on))
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["code"], body["details"]) == ("BK009", "date")
+    assert (
+        f"date ({on}) is before loan (id={loan['id']}) was disbursed ({disbursed})"
+        in (body["message"])
+    )
+    on_the_day = rpc_ok(
+        rest(borrower.token), "loan_payoff_quote", p_loan_id=loan["id"], p_date=str(disbursed)
+    )
+    assert on_the_day["amount"] == 600_000
+
+
+@pytest.mark.parametrize("days_since_disbursement", [0, 10, 29])
+def test_paying_part_early_then_the_rest_costs_what_paying_off_at_once_does(
+    pg: psycopg.Connection[Any],
+    rest: RestFactory,
+    make_user: Callable[..., User],
+    days_since_disbursement: int,
+) -> None:
+    """1,000.00 at 9 % over 12 months: 200.00 now and the payoff after it, the same day."""
+    borrower, admin = make_user(), make_user(role="admin")
+    account = open_account(pg, borrower.id)
+    deposit(pg, account, 100_000)
+    product = make_product(pg, "USD", annual_rate_bps=900)
+    applied = rpc_ok(
+        rest(borrower.token), "loan_apply", p_account_id=account, p_principal="1000.00",
+        p_currency="USD", p_term_months=12, p_product_id=product,
+    )  # fmt: skip
+    loan = rpc_ok(rest(admin.token), "admin_loan_approve", p_loan_id=applied["id"])
+    assert loan["schedule"][0]["interest"] == 750
+    backdate_loan(pg, loan["id"], days_since_disbursement)
+    today = db_today(pg)
+    client = rest(borrower.token)
+    at_once = rpc_ok(client, "loan_payoff_quote", p_loan_id=loan["id"])["amount"]
+    accrued = _accrued(750, today - dt.timedelta(days=days_since_disbursement), today)
+    assert at_once == 100_000 + accrued
+
+    before = balance(pg, account)
+    part = _repay(rest, borrower, loan["id"], account, 20_000, "early-part")
+    assert part["allocation"]["interest"] == accrued
+    rest_of_it = rpc_ok(client, "loan_payoff_quote", p_loan_id=loan["id"])["amount"]
+    assert 20_000 + rest_of_it == at_once
+    final = _repay(rest, borrower, loan["id"], account, rest_of_it, "early-rest")
+    assert final["loan"]["status"] == "paid_off"
+    assert balance(pg, account) == before - at_once
+    assert_invariants(pg)
 
 
 def test_repaying_more_than_the_payoff_amount_is_refused_and_writes_nothing(
@@ -200,7 +271,8 @@ def test_repaying_more_than_the_payoff_amount_is_refused_and_writes_nothing(
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "BK012"
-    assert "exceeds the payoff amount (600000 minor units)" in body["message"]
+    assert "amount (6000.01 USD) exceeds the payoff amount (6000.00 USD)" in body["message"]
+    assert body["details"] == "6000.00"
     assert snapshot(pg, loan["id"]) == before
     # The refusal is stored: the same key and request get the same answer.
     again = rpc(
@@ -272,6 +344,7 @@ def test_concurrent_repayments_with_one_key_make_one_repayment(
     pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
 ) -> None:
     borrower, account, loan = active_loan
+    backdate_loan(pg, loan["id"], 10)  # interest has accrued, so a repayment has an interest part
     counts = ledger_counts(pg)
     start = balance(pg, account)
 

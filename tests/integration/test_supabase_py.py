@@ -164,12 +164,12 @@ def test_transfer_funds_moves_money_and_a_replay_returns_the_same_transfer(
 @pytest.mark.parametrize(
     ("case", "code", "needle"),
     [
-        ("insufficient funds", "BK001", "insufficient funds"),
+        ("insufficient funds", "BK001", "10.00 USD available, 10.01 USD requested"),
         ("currency mismatch", "BK002", "holds EUR"),
         ("same account", "BK003", "cannot transfer to itself"),
         ("someone else's account", "BK005", "not found"),
         ("frozen target", "BK004", "frozen"),
-        ("too many decimals", "BK009", "decimal"),
+        ("too many decimals", "BK009", "has more decimals than USD allows (at most 2)"),
     ],
 )
 def test_transfer_funds_refusals_arrive_as_api_errors_with_the_ledgers_code(

@@ -67,7 +67,7 @@ test("transfer_funds refusals come back as errors with the ledger's code", async
   const tooMuch = await transfer(alice, "1000000.00");
   assert.equal(tooMuch.data, null);
   assert.equal(tooMuch.error.code, "BK001");
-  assert.match(tooMuch.error.message, /insufficient funds/);
+  assert.match(tooMuch.error.message, /insufficient funds: [0-9]+\.[0-9]{2} USD available, 1000000\.00 USD requested/);
   assert.equal(tooMuch.status, 422);
 
   const notYours = await bob.rpc("transfer_funds", {

@@ -180,7 +180,7 @@ def test_three_decimals_are_fine_for_kwd(
 @pytest.mark.parametrize(
     ("upstream_status", "body", "status", "code"),
     [
-        (400, refusal("BK009", "principal (99 minor units) is outside loan product range",
+        (400, refusal("BK009", "principal (0.99 USD) is outside loan product range",
                       "principal"), 422, "validation_failed"),
         (404, refusal("BK005", f"account (id={ACCOUNT_ID}) not found"), 404, "not_found"),
         (400, refusal("BK002", "account is in EUR, the loan in USD"), 422, "currency_mismatch"),
@@ -343,8 +343,8 @@ def test_a_repayment_amount_that_is_not_a_positive_decimal_is_refused(
 @pytest.mark.parametrize(
     ("upstream_status", "body", "status", "code"),
     [
-        (422, refusal("BK012", "amount (600001 minor units) exceeds the payoff amount "
-                      "(600000 minor units) of loan", "600000"), 422, "amount_exceeds_payoff"),
+        (422, refusal("BK012", "amount (6000.01 USD) exceeds the payoff amount "
+                      "(6000.00 USD) of loan", "6000.00"), 422, "amount_exceeds_payoff"),
         (409, refusal("BK011", f"loan (id={LOAN_ID}) is pending, cannot repay"), 409,
          "invalid_state"),
         (422, refusal("BK001", "account has insufficient funds"), 422, "insufficient_funds"),
