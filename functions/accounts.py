@@ -18,7 +18,10 @@ from functions._core import Context, NotFound, Reply, Route, csv_reply, json_rep
 from functions._core._errors import PostgrestError, ValidationFailed
 from functions._core._models import (
     AccountCreate,
+    AccountList,
+    AccountPublic,
     AccountUpdate,
+    EntryPage,
     StatementQuery,
     TransactionsQuery,
 )
@@ -181,7 +184,6 @@ async def _entries_between(
             f"a statement holds at most {limit} entries; page through "
             "/transactions with since and until instead",
             code="limit_exceeded",
-            status=422,
         )
     return rows
 
@@ -224,10 +226,19 @@ def _csv_row(entry: dict[str, Any], exponent: int) -> tuple[str, ...]:
 
 
 ROUTES: tuple[Route, ...] = (
-    route("GET", "/accounts", list_accounts),
-    route("POST", "/accounts", open_account),
-    route("GET", "/accounts/{account_id}", get_account),
-    route("PATCH", "/accounts/{account_id}", rename_account),
-    route("GET", "/accounts/{account_id}/transactions", list_transactions),
-    route("GET", "/accounts/{account_id}/statement", statement),
-)
+    route("GET", "/accounts", list_accounts, summary="The caller's accounts",
+          response=AccountList),
+    route("POST", "/accounts", open_account, summary="Open an account", success=201,
+          body=AccountCreate, response=AccountPublic, errors=("rate_limited",)),
+    route("GET", "/accounts/{account_id}", get_account, summary="One account",
+          response=AccountPublic),
+    route("PATCH", "/accounts/{account_id}", rename_account, summary="Rename an account",
+          body=AccountUpdate, response=AccountPublic, errors=("account_inactive",)),
+    route("GET", "/accounts/{account_id}/transactions", list_transactions,
+          summary="Entries, newest first, keyset-paged", query=TransactionsQuery,
+          response=EntryPage),
+    route("GET", "/accounts/{account_id}/statement", statement,
+          summary="Monthly CSV statement (UTC month): opening balance, entries oldest first, "
+          "closing balance; at most 10,000 entries (422 limit_exceeded beyond)",
+          query=StatementQuery, response="csv", errors=("limit_exceeded",)),
+)  # fmt: skip

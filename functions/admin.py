@@ -9,9 +9,9 @@ call that slipped past this layer would still be refused.
 from __future__ import annotations
 
 from functions._core import Context, Reply, Route, json_reply, route
-from functions._core._loan_models import LoanDecision
+from functions._core._loan_models import LoanDecision, LoanPublic
 from functions._core._loan_public import loan_public
-from functions._core._models import AdminCashMovement
+from functions._core._models import AccountPublic, AdminCashMovement, TransferPublic
 from functions._core._money import require_amount
 from functions._core._money_calls import transfer_reply
 from functions._core._public import account_public
@@ -84,12 +84,34 @@ async def write_off_loan(ctx: Context) -> Reply:
     return await _decide_loan(ctx, "admin_loan_write_off", with_reason=True)
 
 
-ROUTES: tuple[Route, ...] = (
-    route("POST", "/admin/deposits", deposit, auth="admin"),
-    route("POST", "/admin/withdrawals", withdraw, auth="admin"),
-    route("POST", "/admin/accounts/{account_id}/freeze", freeze, auth="admin"),
-    route("POST", "/admin/accounts/{account_id}/unfreeze", unfreeze, auth="admin"),
-    route("POST", "/admin/loans/{loan_id}/approve", approve_loan, auth="admin"),
-    route("POST", "/admin/loans/{loan_id}/reject", reject_loan, auth="admin"),
-    route("POST", "/admin/loans/{loan_id}/write-off", write_off_loan, auth="admin"),
+_CASH_ERRORS = (
+    "not_found",
+    "account_inactive",
+    "insufficient_funds",
+    "currency_mismatch",
+    "rate_limited",
 )
+
+ROUTES: tuple[Route, ...] = (
+    route("POST", "/admin/deposits", deposit, auth="admin", summary="Cash in (staff)",
+          success=201, body=AdminCashMovement, response=TransferPublic, idempotent=True,
+          errors=_CASH_ERRORS),
+    route("POST", "/admin/withdrawals", withdraw, auth="admin", summary="Cash out (staff)",
+          success=201, body=AdminCashMovement, response=TransferPublic, idempotent=True,
+          errors=_CASH_ERRORS),
+    route("POST", "/admin/accounts/{account_id}/freeze", freeze, auth="admin",
+          summary="Freeze an account (staff)", response=AccountPublic,
+          errors=("invalid_state",)),
+    route("POST", "/admin/accounts/{account_id}/unfreeze", unfreeze, auth="admin",
+          summary="Unfreeze an account (staff)", response=AccountPublic,
+          errors=("invalid_state",)),
+    route("POST", "/admin/loans/{loan_id}/approve", approve_loan, auth="admin",
+          summary="Approve a pending loan and disburse its principal (staff; exactly once)",
+          response=LoanPublic, errors=("invalid_state", "validation_failed")),
+    route("POST", "/admin/loans/{loan_id}/reject", reject_loan, auth="admin",
+          summary="Reject a pending loan, with an optional reason (staff)",
+          body=LoanDecision, response=LoanPublic, errors=("invalid_state",)),
+    route("POST", "/admin/loans/{loan_id}/write-off", write_off_loan, auth="admin",
+          summary="Write off an active or overdue loan's principal as a loss (staff)",
+          body=LoanDecision, response=LoanPublic, errors=("invalid_state",)),
+)  # fmt: skip

@@ -6,7 +6,8 @@ which dependency is down and nothing about where it lives.
 
 from __future__ import annotations
 
-from functions._core import Context, Reply, Route, json_reply, route
+from functions._core import Context, Reply, Route, UpstreamUnavailable, json_reply, route
+from functions._core._models import HealthPublic
 
 __all__ = ["ROUTES"]
 
@@ -15,7 +16,11 @@ async def health(ctx: Context) -> Reply:
     if await ctx.runtime.postgrest.is_up():
         return json_reply(200, {"status": "ok", "postgrest": "up"})
     retry = {"Retry-After": str(ctx.runtime.settings.retry_after_seconds)}
-    return json_reply(503, {"status": "degraded", "postgrest": "down"}, retry)
+    status = UpstreamUnavailable.status  # the same answer as any call that cannot reach it
+    return json_reply(status, {"status": "degraded", "postgrest": "down"}, retry)
 
 
-ROUTES: tuple[Route, ...] = (route("GET", "/health", health, auth="none"),)
+ROUTES: tuple[Route, ...] = (
+    route("GET", "/health", health, auth="none", summary="Whether PostgREST answers",
+          response=HealthPublic),
+)  # fmt: skip

@@ -33,6 +33,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -47,6 +48,7 @@ from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._config import Settings, get_settings
+from ._error_table import kind_of
 from ._errors import (
     ApiError,
     BadRequest,
@@ -171,17 +173,47 @@ Handler = Callable[[Context], Awaitable[Reply]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One operation of a function: declared once, served by Starlette, listed in OpenAPI."""
+    """One operation of a function: declared once, served by Starlette, listed in OpenAPI.
+
+    `errors` names the error codes the operation answers with besides those every
+    operation may give (`internal`, `upstream_unavailable`, and `unauthorized` or
+    `forbidden` from its `auth`); OpenAPI reads their statuses from the error table.
+    `response` is the success body's model, "csv" for a CSV download.
+    """
 
     method: str
     template: str
     handler: Handler
     auth: Auth
+    summary: str
+    success: int
+    response: type[BaseModel] | Literal["csv"] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    errors: tuple[str, ...]
+    idempotent: bool
 
 
-def route(method: str, template: str, handler: Handler, *, auth: Auth = "user") -> Route:
+def route(
+    method: str,
+    template: str,
+    handler: Handler,
+    *,
+    summary: str,
+    response: type[BaseModel] | Literal["csv"] | None,
+    auth: Auth = "user",
+    success: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    errors: tuple[str, ...] = (),
+    idempotent: bool = False,
+) -> Route:
     """`template` like "/accounts/{account_id}"; each placeholder matches one path segment."""
-    return Route(method, template, handler, auth)
+    for code in errors:
+        kind_of(code)  # an unknown code fails at import, not in the OpenAPI document
+    return Route(
+        method, template, handler, auth, summary, success, response, body, query, errors, idempotent
+    )
 
 
 def validation_problems(error: ValidationError) -> list[FieldProblem]:
@@ -291,7 +323,7 @@ class _Observed:
         started = time.perf_counter()
         request_id = _new_request_id(Headers(scope=scope).get("x-request-id", ""))
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        status = InternalError.status
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -310,7 +342,13 @@ class _Observed:
     def _log_access(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         served = self._served.get(scope.get("endpoint"))
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        severity = (
+            "ERROR"
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR
+            else "WARNING"
+            if status >= HTTPStatus.BAD_REQUEST
+            else "INFO"
+        )
         _log_line({
             "severity": severity,
             "message": "request",
@@ -347,10 +385,10 @@ async def handle_error(request: Request, error: Exception) -> Response:
 
 def _routing_error(request: Request, error: HTTPException) -> ApiError:
     """Starlette's router found no path (404) or not this method on it (405)."""
-    if error.status_code == 405 and error.headers:
+    if error.status_code == MethodNotAllowed.status and error.headers:
         allowed = sorted(method.strip() for method in error.headers["Allow"].split(","))
         return MethodNotAllowed([*allowed, "OPTIONS"])
-    if error.status_code == 404:
+    if error.status_code == NotFound.status:
         return NotFound(f"no such path: {request.method} {_safe_path(request.url.path)}")
     return InternalError()
 
