@@ -2,7 +2,7 @@
 
 Each function's `ROUTES` gives the operations (summary, models, the error codes it
 answers with); the error responses' statuses, headers and descriptions come from the
-error table (`_core/_error_table.py`). `python -m functions.openapi >
+error table (`core/_error_table.py`). `python -m functions.openapi >
 functions/openapi.json` regenerates the committed file (`make openapi`); a unit test
 fails when it is stale. The router serves the committed file at `GET /openapi.json`,
 read once, so serving it costs nothing.
@@ -15,13 +15,11 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from functions._core import Context, Reply, Route, route
-from functions._core._error_table import ERROR_TABLE, kind_of, render_doc
+from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from functions.core import ERROR_TABLE, Context, ErrorBody, Reply, Route, kind_of, render_doc, route
 
 __all__ = ["DOCUMENT_PATH", "ROUTES", "build_document", "render"]
 
@@ -51,22 +49,25 @@ def _feature_routes() -> tuple[Route, ...]:
     return (*accounts.ROUTES, *transfers.ROUTES, *admin.ROUTES, *health.ROUTES, *loans.ROUTES)
 
 
-def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Component schemas of every model, and the query models' properties by name."""
+def _schemas(routes: tuple[Route, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Component schemas of every model the routes name (and the models those nest), and
+    the query models' properties by name."""
     from pydantic.json_schema import models_json_schema
 
-    from functions._core import _loan_models, _models
-
+    named: set[type[BaseModel]] = {ErrorBody}
+    for spec in routes:
+        for model in (spec.body, spec.query, spec.response):
+            if model is not None and model != "csv":
+                named.add(model)
+    ordered = sorted(named, key=lambda model: model.__name__)
     models: list[tuple[type[BaseModel], Literal["validation"]]] = [
-        (getattr(module, name), "validation")
-        for module in (_models, _loan_models)
-        for name in module.__all__
-        if name[0].isupper() and not name.isupper()
+        (model, "validation") for model in ordered
     ]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = top["$defs"]
-    query_models = ("TransactionsQuery", "StatementQuery", "LoanPayoffQuery")
-    queries = {name: schemas.pop(name) for name in query_models}
+    queries = {
+        spec.query.__name__: schemas.pop(spec.query.__name__) for spec in routes if spec.query
+    }
     return schemas, queries
 
 
@@ -164,9 +165,10 @@ def _operation(spec: Route, queries: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_document() -> dict[str, Any]:
-    schemas, queries = _schemas()
+    routes = _feature_routes()
+    schemas, queries = _schemas(routes)
     paths: dict[str, Any] = {}
-    for spec in _feature_routes():
+    for spec in routes:
         paths.setdefault(spec.template, {})[spec.method.lower()] = _operation(spec, queries)
     paths["/openapi.json"] = {"get": {
         "tags": ["meta"], "summary": "This document", "operationId": "get_openapi",

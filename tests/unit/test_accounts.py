@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from functions._core import reset_runtime
-from functions._core._models import AccountList, AccountPublic, EntryPage
+from functions.accounts._models import AccountList, AccountPublic, EntryPage
+from functions.core import reset_runtime
 from tests.unit.conftest import (
     ACCOUNT_ID,
     ANON_KEY,

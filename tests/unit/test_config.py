@@ -5,8 +5,8 @@ from __future__ import annotations
 import functions_framework
 import pytest
 
-from functions._core import ConfigError, load_settings, reset_runtime
-from functions._core._config import LOCAL_DEMO_JWT_SECRET
+from functions.core import ConfigError, load_settings, reset_runtime
+from functions.core._config import LOCAL_DEMO_JWT_SECRET
 from tests.unit.conftest import MAIN, SUPABASE_URL
 
 PRODUCTION = {

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from functions._core._error_table import ERROR_TABLE, kind_of
+from functions.core import ERROR_TABLE, kind_of
 from tests.unit.conftest import (
     ACCOUNT_ID,
     OTHER_ACCOUNT_ID,

@@ -8,11 +8,12 @@ import re
 from pathlib import Path
 
 from functions import openapi
-from functions._core._error_table import DOC_PATH, ERROR_TABLE, kind_of, render_doc
+from functions.core import ERROR_TABLE, kind_of, render_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
-TABLE_MODULE = FUNCTIONS / "_core" / "_error_table.py"
+TABLE_MODULE = FUNCTIONS / "core" / "_error_table.py"
+DOC_PATH = ROOT / "docs" / "errors.md"
 # Keyword arguments whose value is a size or a bound, never a status.
 _BOUND_KEYWORDS = frozenset({"max_length", "min_length", "gt", "ge", "lt", "le"})
 # Module constants named with a unit, like MAX_TERM_MONTHS, hold a quantity, never a status.
@@ -120,7 +121,7 @@ def test_each_openapi_error_response_describes_every_code_of_its_status() -> Non
 def test_a_route_naming_an_unknown_error_code_fails_when_declared() -> None:
     import pytest
 
-    from functions._core import route
+    from functions.core import route
 
     async def handler(ctx: object) -> object:
         raise AssertionError

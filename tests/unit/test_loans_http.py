@@ -16,8 +16,8 @@ import pytest
 import respx
 
 from functions import admin, loans, openapi
-from functions._core import _loan_models
-from functions._core._loan_models import LoanList, LoanPublic, PayoffPublic, RepaymentPublic
+from functions.loans import _models as _loan_models
+from functions.loans._models import LoanList, LoanPublic, PayoffPublic, RepaymentPublic
 from tests.unit.conftest import (
     ACCOUNT_ID,
     ANON_KEY,

@@ -11,8 +11,18 @@ is simply not found.
 
 from __future__ import annotations
 
-from functions._core import Context, NotFound, Reply, Route, json_reply, route
-from functions._core._loan_models import (
+from functions.core import (
+    Context,
+    NotFound,
+    Reply,
+    Route,
+    json_reply,
+    require_currency,
+    route,
+    to_minor,
+)
+
+from ._models import (
     LoanCreate,
     LoanList,
     LoanPayoffQuery,
@@ -21,8 +31,7 @@ from functions._core._loan_models import (
     RepaymentCreate,
     RepaymentPublic,
 )
-from functions._core._loan_public import LOAN_SELECT, loan_public, payoff_public, repayment_public
-from functions._core._money import require_currency, to_minor
+from ._public import LOAN_SELECT, loan_public, payoff_public, repayment_public
 
 __all__ = ["ROUTES"]
 

@@ -1,4 +1,4 @@
-"""Loan rows and RPC results turned into the public loan shapes of PRODUCT.md.
+"""Loan rows and RPC results turned into the public loan shapes of docs/product.md.
 
 The database answers in minor units, in two forms: the loan RPCs return a
 loan with `schedule`, and a PostgREST read embeds `loan_installments` under
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._money import CurrencyTable, format_minor
-from ._public import transfer_public
+from functions.core import CurrencyTable, format_minor
+from functions.transfers import transfer_public
 
 __all__ = ["LOAN_SELECT", "loan_public", "payoff_public", "repayment_public"]
 

@@ -6,10 +6,18 @@ which dependency is down and nothing about where it lives.
 
 from __future__ import annotations
 
-from functions._core import Context, Reply, Route, UpstreamUnavailable, json_reply, route
-from functions._core._models import HealthPublic
+from typing import Literal
 
-__all__ = ["ROUTES"]
+from pydantic import BaseModel
+
+from functions.core import Context, Reply, Route, UpstreamUnavailable, json_reply, route
+
+__all__ = ["ROUTES", "HealthPublic"]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    postgrest: Literal["up", "down"]
 
 
 async def health(ctx: Context) -> Reply:

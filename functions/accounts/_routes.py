@@ -14,9 +14,21 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from functions._core import Context, NotFound, Reply, Route, csv_reply, json_reply, route
-from functions._core._errors import PostgrestError, ValidationFailed
-from functions._core._models import (
+from functions.core import (
+    Context,
+    NotFound,
+    PostgrestError,
+    Reply,
+    Route,
+    ValidationFailed,
+    csv_reply,
+    format_minor,
+    json_reply,
+    require_currency,
+    route,
+)
+
+from ._models import (
     AccountCreate,
     AccountList,
     AccountPublic,
@@ -25,8 +37,7 @@ from functions._core._models import (
     StatementQuery,
     TransactionsQuery,
 )
-from functions._core._money import format_minor, require_currency
-from functions._core._public import (
+from ._public import (
     ACCOUNT_COLUMNS,
     ENTRY_COLUMNS,
     account_public,

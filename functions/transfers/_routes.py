@@ -7,11 +7,10 @@ under the key, so a retry returns the first answer and never moves money twice.
 
 from __future__ import annotations
 
-from functions._core import Context, NotFound, Reply, Route, json_reply, route
-from functions._core._models import TransferCreate, TransferPublic
-from functions._core._money import require_amount
-from functions._core._money_calls import transfer_reply
-from functions._core._public import TRANSFER_COLUMNS, transfer_public
+from functions.core import Context, NotFound, Reply, Route, json_reply, require_amount, route
+
+from ._models import TransferCreate, TransferPublic
+from ._public import TRANSFER_COLUMNS, transfer_public, transfer_reply
 
 __all__ = ["ROUTES"]
 

@@ -17,9 +17,8 @@ client gets the table's default message instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-__all__ = ["DOC_PATH", "ERROR_TABLE", "ErrorKind", "kind_of", "kind_of_sqlstate", "render_doc"]
+__all__ = ["ERROR_TABLE", "ErrorKind", "kind_of", "kind_of_sqlstate", "render_doc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +86,6 @@ ERROR_TABLE: tuple[ErrorKind, ...] = (
               ("08", "53", "57"), headers=("Retry-After",)),
 )  # fmt: skip
 
-DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
-
 _BY_CODE = {kind.code: kind for kind in ERROR_TABLE}
 _BY_SQLSTATE = {sqlstate: kind for kind in ERROR_TABLE for sqlstate in kind.sqlstates}
 _BY_CLASS = {prefix: kind for kind in ERROR_TABLE for prefix in kind.sqlstate_classes}
@@ -109,7 +106,7 @@ def render_doc() -> str:
     lines = [
         "# Errors",
         "",
-        "<!-- Generated from functions/_core/_error_table.py by `make openapi`; edit the table"
+        "<!-- Generated from functions/core/_error_table.py by `make openapi`; edit the table"
         " there. -->",
         "",
         "Every error answer has the body",

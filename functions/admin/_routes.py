@@ -8,13 +8,12 @@ call that slipped past this layer would still be refused.
 
 from __future__ import annotations
 
-from functions._core import Context, Reply, Route, json_reply, route
-from functions._core._loan_models import LoanDecision, LoanPublic
-from functions._core._loan_public import loan_public
-from functions._core._models import AccountPublic, AdminCashMovement, TransferPublic
-from functions._core._money import require_amount
-from functions._core._money_calls import transfer_reply
-from functions._core._public import account_public
+from functions.accounts import AccountPublic, account_public
+from functions.core import Context, Reply, Route, json_reply, require_amount, route
+from functions.loans import LoanDecision, LoanPublic, loan_public
+from functions.transfers import TransferPublic, transfer_reply
+
+from ._models import AdminCashMovement
 
 __all__ = ["ROUTES"]
 

@@ -1,11 +1,9 @@
-"""Request and response models of the loan paths: the loan part of PRODUCT.md, in types.
+"""Request and response models of the loan paths (docs/product.md, Loans), in types.
 
-Kept beside `_models` rather than in it because only the `loans` and `admin`
-functions use them; the OpenAPI generator reads both modules. Same rules as
-there: request models refuse unknown fields and bound every field, amounts are
-decimal strings checked for shape here and against the currency's exponent by
-the handler (principal) or by the database (a repayment's currency is the
-loan's, which only the database knows).
+Built from the field types of `functions.core`: request models refuse unknown
+fields and bound every field; amounts are decimal strings checked for shape
+here and against the currency's exponent by the handler (principal) or by the
+database (a repayment's currency is the loan's, which only the database knows).
 """
 
 from __future__ import annotations
@@ -16,8 +14,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from ._models import AmountText, CurrencyCode, Id, QueryDate, SignedAmount, TransferPublic
-from ._money import check_amount_text
+from functions.core import (
+    AmountText,
+    CurrencyCode,
+    Id,
+    QueryDate,
+    SignedAmount,
+    check_amount_text,
+)
+from functions.transfers import TransferPublic
 
 __all__ = [
     "MAX_TERM_MONTHS",

@@ -20,7 +20,7 @@
 `PostgrestError` is kept apart from `UpstreamUnavailable`: the first is the
 database telling the caller "no" (never retried), the second is the function
 not reaching the database (the caller may retry after `Retry-After`). Errors
-become HTTP responses in exactly one place, `functions._core._http`; nothing
+become HTTP responses in exactly one place, `functions.core._http`; nothing
 here knows about the web framework. Each class names its code only: the status and
 the default message are the error table's (`_error_table`), as is the SQLSTATE map.
 """

@@ -11,7 +11,7 @@ more of them into a Starlette stack, outermost first:
   elsewhere only `CORS_ALLOWED_ORIGINS`.
 - `ExceptionMiddleware` with one handler, `handle_error`: every `ApiError`
   raised anywhere below, Starlette's own 404 and 405, and any other exception
-  become the error envelope of PRODUCT.md there and only there. An unexpected
+  become the error envelope of docs/product.md there and only there. An unexpected
   exception is logged with its request id and answered 500 `internal`, with
   nothing in the body a client could learn the system from.
 - `Router`: Starlette `Route`s, one per path, its methods declared; each
@@ -61,8 +61,8 @@ from ._errors import (
     Unauthorized,
     ValidationFailed,
 )
+from ._fields import IDEMPOTENCY_KEY
 from ._jwt_verifier import Caller
-from ._models import IDEMPOTENCY_KEY
 from ._runtime import Runtime, get_runtime
 
 __all__ = [
@@ -252,7 +252,7 @@ def application(functions: Mapping[str, Sequence[Route]], name: str) -> ASGIApp:
             endpoint = _endpoint(operations)
             served[endpoint] = _Served(function, template)
             routes.append(StarletteRoute(template, endpoint, methods=list(operations)))
-    # No slash redirects: a deployed function answers exactly the paths PRODUCT.md lists.
+    # No slash redirects: a deployed function answers exactly the paths docs/product.md lists.
     router = Router(routes, redirect_slashes=False)
     # HTTPException too: ExceptionMiddleware has its own handler for it, and that answer
     # would not be the envelope.
@@ -362,7 +362,7 @@ class _Observed:
 
 
 async def handle_error(request: Request, error: Exception) -> Response:
-    """The one place an error becomes an answer: the envelope of PRODUCT.md."""
+    """The one place an error becomes an answer: the envelope of docs/product.md."""
     request_id = _request_id(request.scope)
     if isinstance(error, HTTPException):
         answer = _routing_error(request, error)
