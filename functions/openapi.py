@@ -43,10 +43,12 @@ _AUTH_ERRORS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _feature_routes() -> tuple[Route, ...]:
+def _feature_routes() -> dict[str, tuple[Route, ...]]:
+    """Each function's routes by its name, the operations' tag."""
     from functions import accounts, admin, health, loans, transfers
 
-    return (*accounts.ROUTES, *transfers.ROUTES, *admin.ROUTES, *health.ROUTES, *loans.ROUTES)
+    modules = (accounts, transfers, admin, health, loans)
+    return {module.__name__.rsplit(".", 1)[1]: module.ROUTES for module in modules}
 
 
 def _schemas(routes: tuple[Route, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -144,11 +146,11 @@ def _operation_id(method: str, path: str) -> str:
     return method + "_" + re.sub(r"[^a-z_]", "", path.strip("/").replace("/", "_"))
 
 
-def _operation(spec: Route, queries: dict[str, Any]) -> dict[str, Any]:
+def _operation(tag: str, spec: Route, queries: dict[str, Any]) -> dict[str, Any]:
     method = spec.method.lower()
     query = queries[spec.query.__name__] if spec.query else None
     operation: dict[str, Any] = {
-        "tags": [spec.template.split("/")[1]],
+        "tags": [tag],
         "summary": spec.summary,
         "operationId": _operation_id(method, spec.template),
         "parameters": _parameters(spec.template, query, spec.idempotent),
@@ -165,11 +167,13 @@ def _operation(spec: Route, queries: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_document() -> dict[str, Any]:
-    routes = _feature_routes()
-    schemas, queries = _schemas(routes)
+    by_function = _feature_routes()
+    schemas, queries = _schemas(tuple(spec for specs in by_function.values() for spec in specs))
     paths: dict[str, Any] = {}
-    for spec in routes:
-        paths.setdefault(spec.template, {})[spec.method.lower()] = _operation(spec, queries)
+    for tag, specs in by_function.items():
+        for spec in specs:
+            operation = _operation(tag, spec, queries)
+            paths.setdefault(spec.template, {})[spec.method.lower()] = operation
     paths["/openapi.json"] = {"get": {
         "tags": ["meta"], "summary": "This document", "operationId": "get_openapi",
         "security": [], "responses": {"200": {"description": "OpenAPI 3.1",

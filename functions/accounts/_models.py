@@ -27,6 +27,8 @@ __all__ = [
     "AccountList",
     "AccountPublic",
     "AccountUpdate",
+    "CurrencyList",
+    "CurrencyPublic",
     "EntryPage",
     "EntryPublic",
     "StatementQuery",
@@ -119,3 +121,22 @@ class EntryPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next (older) page; null on the last page."
     )
+
+
+class CurrencyPublic(BaseModel):
+    code: str = Field(examples=["USD"])
+    name: str
+    exponent: int = Field(description="Decimals an amount in this currency may have.")
+    max_transfer: SignedAmount = Field(
+        description="The largest single transfer a customer may send."
+    )
+    daily_outgoing_limit: SignedAmount = Field(
+        description="What one customer may send in this currency per UTC day."
+    )
+    transfers_per_minute: int = Field(
+        description="Money movements one customer may start in this currency per minute."
+    )
+
+
+class CurrencyList(BaseModel):
+    data: list[CurrencyPublic]

@@ -13,9 +13,11 @@ from functions.core import CurrencyTable, format_minor
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "CURRENCY_COLUMNS",
     "CUSTOMER_KINDS",
     "ENTRY_COLUMNS",
     "account_public",
+    "currency_public",
     "entry_public",
 ]
 
@@ -24,6 +26,9 @@ ACCOUNT_COLUMNS = (
 )
 ENTRY_COLUMNS = (
     "id,transfer_id,account_id,amount,balance_after,description,counterparty_account_id,created_at"
+)
+CURRENCY_COLUMNS = (
+    "code,name,exponent,max_transfer_minor,daily_outgoing_limit_minor,transfers_per_minute"
 )
 CUSTOMER_KINDS = frozenset({"checking", "savings"})
 
@@ -44,6 +49,18 @@ async def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict
         "available_balance": format_minor(available, exponent),
         "overdraft_limit": format_minor(overdraft, exponent),
         "created_at": row["created_at"],
+    }
+
+
+def currency_public(row: dict[str, Any]) -> dict[str, Any]:
+    exponent = int(row["exponent"])
+    return {
+        "code": row["code"],
+        "name": row["name"],
+        "exponent": exponent,
+        "max_transfer": format_minor(int(row["max_transfer_minor"]), exponent),
+        "daily_outgoing_limit": format_minor(int(row["daily_outgoing_limit_minor"]), exponent),
+        "transfers_per_minute": int(row["transfers_per_minute"]),
     }
 
 

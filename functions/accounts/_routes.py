@@ -33,14 +33,17 @@ from ._models import (
     AccountList,
     AccountPublic,
     AccountUpdate,
+    CurrencyList,
     EntryPage,
     StatementQuery,
     TransactionsQuery,
 )
 from ._public import (
     ACCOUNT_COLUMNS,
+    CURRENCY_COLUMNS,
     ENTRY_COLUMNS,
     account_public,
+    currency_public,
     entry_public,
 )
 
@@ -48,6 +51,8 @@ __all__ = ["ROUTES"]
 
 # A customer has a handful of accounts; the bound keeps one answer small whatever happens.
 MAX_ACCOUNTS_LISTED = 200
+# ISO 4217 has fewer than 200 codes; the bound keeps the answer small whatever the table holds.
+MAX_CURRENCIES_LISTED = 300
 _CSV_HEADER = (
     "row_type", "entry_id", "created_at", "transfer_id", "description",
     "counterparty_account_id", "amount", "balance_after",
@@ -71,6 +76,19 @@ async def list_accounts(ctx: Context) -> Reply:
     await currencies.ensure(*{row["currency"] for row in rows})
     data = [await account_public(row, currencies) for row in rows]
     return json_reply(200, {"data": data})
+
+
+async def list_currencies(ctx: Context) -> Reply:
+    """The currencies the bank holds accounts in, with each one's limits for a customer."""
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("currencies", token=ctx.caller.token)
+        .select(CURRENCY_COLUMNS)
+        .order("code")
+        .limit(MAX_CURRENCIES_LISTED)
+    )
+    rows = await postgrest.rows(query)
+    return json_reply(200, {"data": [currency_public(row) for row in rows]})
 
 
 async def open_account(ctx: Context) -> Reply:
@@ -237,6 +255,9 @@ def _csv_row(entry: dict[str, Any], exponent: int) -> tuple[str, ...]:
 
 
 ROUTES: tuple[Route, ...] = (
+    route("GET", "/currencies", list_currencies, response=CurrencyList,
+          summary="The currencies accounts can be opened in, with each one's exponent and "
+          "per-customer limits (signed-in callers)"),
     route("GET", "/accounts", list_accounts, summary="The caller's accounts",
           response=AccountList),
     route("POST", "/accounts", open_account, summary="Open an account", success=201,

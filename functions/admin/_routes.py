@@ -9,11 +9,19 @@ call that slipped past this layer would still be refused.
 from __future__ import annotations
 
 from functions.accounts import AccountPublic, account_public
-from functions.core import Context, Reply, Route, json_reply, require_amount, route
-from functions.loans import LoanDecision, LoanPublic, loan_public
+from functions.core import (
+    Context,
+    Reply,
+    Route,
+    ValidationFailed,
+    json_reply,
+    require_amount,
+    route,
+)
+from functions.loans import LOAN_SELECT, LoanDecision, LoanPublic, loan_public
 from functions.transfers import TransferPublic, transfer_reply
 
-from ._models import AdminCashMovement
+from ._models import AdminCashMovement, AdminLoansQuery, LoanPage, decode_cursor, encode_cursor
 
 __all__ = ["ROUTES"]
 
@@ -70,6 +78,35 @@ def _optional_reason(ctx: Context) -> str | None:
     return ctx.body(LoanDecision).reason
 
 
+async def list_loans(ctx: Context) -> Reply:
+    """Loans in one status, oldest first, keyset-paged on (created_at, id)."""
+    query = ctx.query(AdminLoansQuery)
+    postgrest = ctx.runtime.postgrest
+    select = (
+        postgrest.table("loans", token=ctx.caller.token)
+        .select(LOAN_SELECT)
+        .eq("status", query.status)
+        .order("created_at")
+        .order("id")
+        .limit(query.limit + 1)  # one more than asked says whether a next page exists
+    )
+    if query.cursor is not None:
+        after = decode_cursor(query.cursor)
+        if after is None:
+            raise ValidationFailed.field("cursor", "must be the next_cursor of an earlier page")
+        created_at, loan_id = after
+        select = select.or_(
+            f'created_at.gt."{created_at}",and(created_at.eq."{created_at}",id.gt.{loan_id})'
+        )
+    rows = await postgrest.rows(select)
+    page = rows[: query.limit]
+    last = page[-1] if len(rows) > query.limit else None
+    next_cursor = encode_cursor(str(last["created_at"]), str(last["id"])) if last else None
+    currencies = ctx.runtime.currencies
+    data = [await loan_public(row, currencies) for row in page]
+    return json_reply(200, {"data": data, "next_cursor": next_cursor})
+
+
 async def approve_loan(ctx: Context) -> Reply:
     """Approval disburses the principal into the borrower's account, exactly once."""
     return await _decide_loan(ctx, "admin_loan_approve", with_reason=False)
@@ -104,6 +141,10 @@ ROUTES: tuple[Route, ...] = (
     route("POST", "/admin/accounts/{account_id}/unfreeze", unfreeze, auth="admin",
           summary="Unfreeze an account (staff)", response=AccountPublic,
           errors=("invalid_state",)),
+    route("GET", "/admin/loans", list_loans, auth="admin", query=AdminLoansQuery,
+          response=LoanPage,
+          summary="Loans in one status (default pending: the applications to decide on), "
+          "oldest first, keyset-paged (staff)"),
     route("POST", "/admin/loans/{loan_id}/approve", approve_loan, auth="admin",
           summary="Approve a pending loan and disburse its principal (staff; exactly once)",
           response=LoanPublic, errors=("invalid_state", "validation_failed")),

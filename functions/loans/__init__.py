@@ -7,7 +7,7 @@ and answers with the same shape, so it is re-exported.
 from __future__ import annotations
 
 from ._models import LoanDecision, LoanPublic
-from ._public import loan_public
+from ._public import LOAN_SELECT, loan_public
 from ._routes import ROUTES
 
-__all__ = ["ROUTES", "LoanDecision", "LoanPublic", "loan_public"]
+__all__ = ["LOAN_SELECT", "ROUTES", "LoanDecision", "LoanPublic", "loan_public"]

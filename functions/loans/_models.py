@@ -31,6 +31,8 @@ __all__ = [
     "LoanDecision",
     "LoanList",
     "LoanPayoffQuery",
+    "LoanProductList",
+    "LoanProductPublic",
     "LoanPublic",
     "PayoffPublic",
     "RepaymentAllocation",
@@ -142,3 +144,23 @@ class PayoffPublic(BaseModel):
     amount: SignedAmount
     currency: str
     date: dt.date
+
+
+class LoanProductPublic(BaseModel):
+    id: UUID
+    name: str
+    currency: str
+    min_principal: SignedAmount
+    max_principal: SignedAmount
+    min_term_months: int
+    max_term_months: int
+    annual_rate_bps: int = Field(description="Annual interest rate in basis points (1% = 100).")
+    amortization_method: Literal["equal_installments", "equal_principal"]
+    day_count: str = Field(examples=["30/360"])
+    is_default: bool = Field(
+        description="The currency's default product, used when an application names none."
+    )
+
+
+class LoanProductList(BaseModel):
+    data: list[LoanProductPublic]

@@ -26,17 +26,27 @@ from ._models import (
     LoanCreate,
     LoanList,
     LoanPayoffQuery,
+    LoanProductList,
     LoanPublic,
     PayoffPublic,
     RepaymentCreate,
     RepaymentPublic,
 )
-from ._public import LOAN_SELECT, loan_public, payoff_public, repayment_public
+from ._public import (
+    LOAN_PRODUCT_COLUMNS,
+    LOAN_SELECT,
+    loan_product_public,
+    loan_public,
+    payoff_public,
+    repayment_public,
+)
 
 __all__ = ["ROUTES"]
 
 # A customer has a handful of loans; the bound keeps one answer small whatever happens.
 MAX_LOANS_LISTED = 100
+# A product per currency and a few more; the bound keeps one answer small whatever happens.
+MAX_PRODUCTS_LISTED = 200
 
 
 async def apply(ctx: Context) -> Reply:
@@ -69,6 +79,23 @@ async def list_loans(ctx: Context) -> Reply:
     rows = await postgrest.rows(query)
     currencies = ctx.runtime.currencies
     return json_reply(200, {"data": [await loan_public(row, currencies) for row in rows]})
+
+
+async def list_products(ctx: Context) -> Reply:
+    """The products an application may name: principal range, terms and rate per currency."""
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("loan_products", token=ctx.caller.token)
+        .select(LOAN_PRODUCT_COLUMNS)
+        .eq("active", "true")
+        .order("currency")
+        .order("name")
+        .limit(MAX_PRODUCTS_LISTED)
+    )
+    rows = await postgrest.rows(query)
+    currencies = ctx.runtime.currencies
+    await currencies.ensure(*{row["currency"] for row in rows})
+    return json_reply(200, {"data": [await loan_product_public(row, currencies) for row in rows]})
 
 
 async def get_loan(ctx: Context) -> Reply:
@@ -121,6 +148,10 @@ ROUTES: tuple[Route, ...] = (
                   "rate_limited")),
     route("GET", "/loans", list_loans, response=LoanList,
           summary="The caller's loans, newest first, each with its schedule"),
+    # Before /loans/{loan_id}: Starlette tries routes in order, and "products" is no id.
+    route("GET", "/loans/products", list_products, response=LoanProductList,
+          summary="The active loan products: currency, principal range, terms, rate "
+          "(signed-in callers)"),
     route("GET", "/loans/{loan_id}", get_loan, summary="One loan with its schedule",
           response=LoanPublic),
     route("POST", "/loans/{loan_id}/repayments", repay, success=201, body=RepaymentCreate,
