@@ -117,7 +117,8 @@ def _error_codes(spec: Route) -> set[str]:
     """Every code the operation may answer with: declared, and implied by its shape."""
     codes = {*spec.errors, *_ALWAYS_ERRORS, *_AUTH_ERRORS[spec.auth]}
     if "{" in spec.template:
-        codes.add("not_found")  # a path id that names nothing the caller may see
+        # A malformed path id, and a well-formed one naming nothing the caller may see.
+        codes |= {"validation_failed", "not_found"}
     if spec.body is not None:
         codes |= {"invalid_json", "payload_too_large", "validation_failed"}
     if spec.query is not None:

@@ -33,8 +33,10 @@ from pydantic import (
 from ._money import AMOUNT_PATTERN, check_amount_text
 
 __all__ = [
+    "ID",
     "IDEMPOTENCY_KEY",
     "IDEMPOTENCY_KEY_PATTERN",
+    "ID_RULE",
     "REQUEST",
     "AmountRequest",
     "AmountText",
@@ -79,11 +81,11 @@ def words_for(pattern: re.Pattern[str], message: str) -> Any:
     return BeforeValidator(check)
 
 
-# The form path ids must have too (`Context.uuid_param`): no braces, URNs or bare hex.
-_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-Id = Annotated[
-    UUID, words_for(_ID, 'must be a UUID such as "6ba7b810-9dad-11d1-80b4-00c04fd430c8"')
-]
+# The one form of an id, in a body or in a path (`Context.uuid_param`): no braces, URNs
+# or bare hex; refused with one wording and one status wherever it appears.
+ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+ID_RULE = 'must be a UUID such as "6ba7b810-9dad-11d1-80b4-00c04fd430c8"'
+Id = Annotated[UUID, words_for(ID, ID_RULE)]
 QueryDate = Annotated[
     dt.date, words_for(_DATE, 'must be a date as YYYY-MM-DD, such as "2026-01-31"')
 ]

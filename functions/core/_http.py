@@ -61,7 +61,7 @@ from ._errors import (
     Unauthorized,
     ValidationFailed,
 )
-from ._fields import IDEMPOTENCY_KEY
+from ._fields import ID, ID_RULE, IDEMPOTENCY_KEY
 from ._jwt_verifier import Caller
 from ._runtime import Runtime, get_runtime
 
@@ -82,7 +82,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _BEARER = re.compile(r"[Bb]earer +([A-Za-z0-9._~+/=-]+)")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CORS_ALLOW_HEADERS = (
     "authorization",
     "apikey",
@@ -141,10 +140,13 @@ class Context:
             raise ValidationFailed(validation_problems(error)) from None
 
     def uuid_param(self, name: str) -> str:
-        """A path id; one that is not a UUID names nothing, so it is a 404, not a 422."""
+        """A path id, refused as a malformed id in a body is: 422 naming it, the rule in words.
+
+        A well-formed id that names nothing the caller may see is a 404 (the handler's).
+        """
         value = self.params[name]
-        if not _UUID.fullmatch(value):
-            raise NotFound()
+        if not ID.fullmatch(value):
+            raise ValidationFailed.field(name, ID_RULE)
         return value.lower()
 
     def query(self, model: type[ModelT]) -> ModelT:
