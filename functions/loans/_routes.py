@@ -14,8 +14,10 @@ from __future__ import annotations
 from functions.core import (
     Context,
     NotFound,
+    PostgrestError,
     Reply,
     Route,
+    format_minor,
     json_reply,
     require_currency,
     route,
@@ -118,9 +120,40 @@ async def repay(ctx: Context) -> Reply:
         "p_from_account_id": str(request.from_account_id),
         "p_idempotency_key": key,
     }
-    result = await ctx.runtime.postgrest.rpc("loan_repay", args, token=ctx.caller.token)
+    try:
+        result = await ctx.runtime.postgrest.rpc("loan_repay", args, token=ctx.caller.token)
+    except PostgrestError as error:
+        if error.code != "amount_exceeds_payoff":
+            raise
+        raise await _payoff_refusal(ctx, error, loan_id, request.amount) from None
     headers = {"Idempotent-Replayed": "true"} if result.get("replayed") is True else {}
     return json_reply(201, await repayment_public(result, ctx.runtime.currencies), headers)
+
+
+async def _payoff_refusal(
+    ctx: Context, error: PostgrestError, loan_id: str, amount: str
+) -> PostgrestError:
+    """The refusal of a repayment over the payoff amount, in the API's units.
+
+    The database gives the payoff amount in minor units (`details`); the client sent,
+    and reads, decimal strings with the loan's currency.
+    """
+    payoff_minor = str(error.details or "")
+    postgrest = ctx.runtime.postgrest
+    query = postgrest.table("loans", token=ctx.caller.token).select("currency").eq("id", loan_id)
+    rows = await postgrest.rows(query)
+    if not rows or not payoff_minor.isdigit():
+        return error
+    currency = str(rows[0]["currency"])
+    payoff = format_minor(
+        int(payoff_minor), await require_currency(ctx.runtime.currencies, currency)
+    )
+    message = (
+        f"amount ({amount} {currency}) exceeds the payoff amount ({payoff} {currency}) "
+        f"of loan (id={loan_id})"
+    )
+    details = {"payoff_amount": payoff, "currency": currency}
+    return PostgrestError(message, code=error.code, details=details, headers=error.headers)
 
 
 async def withdraw(ctx: Context) -> Reply:

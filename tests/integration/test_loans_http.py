@@ -128,6 +128,8 @@ def test_a_loan_lives_from_application_to_paid_off_through_the_functions(
         "amount_exceeds_payoff",
     )  # fmt: skip
     assert "exceeds the payoff amount" in error["message"]
+    assert error["details"] == {"payoff_amount": quote["amount"], "currency": "USD"}
+    assert "minor units" not in error["message"]
     rest = {"amount": quote["amount"], "from_account_id": account}
     final = _ok(customer.post(f"{loan_path}/repayments", json=rest, headers=_key()), 201)
     assert final["loan"]["status"] == "paid_off"

@@ -344,8 +344,6 @@ def test_a_repayment_amount_that_is_not_a_positive_decimal_is_refused(
 @pytest.mark.parametrize(
     ("upstream_status", "body", "status", "code"),
     [
-        (422, refusal("BK012", "amount (600001 minor units) exceeds the payoff amount "
-                      "(600000 minor units) of loan", "600000"), 422, "amount_exceeds_payoff"),
         (409, refusal("BK011", f"loan (id={LOAN_ID}) is pending, cannot repay"), 409,
          "invalid_state"),
         (422, refusal("BK001", "account has insufficient funds"), 422, "insufficient_funds"),
@@ -367,6 +365,27 @@ def test_refused_repayments_map_to_the_error_envelope(
     assert response.status_code == status
     assert error_of(response)["code"] == code
     assert error_of(response)["message"] == body["message"]
+
+
+def test_a_repayment_over_the_payoff_is_refused_in_the_loans_currency_units(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    sql_text = "amount (600001 minor units) exceeds the payoff amount (600000 minor units)"
+    body = refusal("BK012", sql_text, "600000") | {"replayed": True}
+    upstream.post(f"{REST}/rpc/loan_repay").respond(422, json=body)
+    upstream.get(f"{REST}/loans", params={"select": "currency"}).respond(json=[{"currency": "USD"}])
+    request = {"amount": "6000.01", "from_account_id": ACCOUNT_ID}
+    response = client.post(
+        f"/loans/{LOAN_ID}/repayments", headers=money_headers("r-1"), json=request
+    )
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "amount_exceeds_payoff"
+    assert error["message"] == (
+        f"amount (6000.01 USD) exceeds the payoff amount (6000.00 USD) of loan (id={LOAN_ID})"
+    )
+    assert error["details"] == {"payoff_amount": "6000.00", "currency": "USD"}
+    assert response.headers["Idempotent-Replayed"] == "true"
 
 
 # Withdraw and payoff ------------------------------------------------------------------
