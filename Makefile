@@ -72,8 +72,9 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-openapi: install  ## regenerate functions/openapi.json from the models
+openapi: install  ## regenerate functions/openapi.json and docs/errors.md from the code
 	$(PY) -m functions.openapi > functions/openapi.json
+	$(PY) -m functions.openapi errors > docs/errors.md
 
 bench: install  ## the side-by-side benchmarks (minutes); results in bench/results/
 	$(PY) bench/run.py

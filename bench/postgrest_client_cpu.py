@@ -3,7 +3,7 @@
 A sequential client (one request at a time, as one function request makes its
 calls) against PostgREST on the bench stack's ports: one-row reads of the
 caller's account and `transfer_funds` RPCs, through the production code path
-(`functions._core._postgrest.Postgrest` on `make_http_client`). Each transport
+(`functions.core._postgrest.Postgrest` on `make_http_client`). Each transport
 is measured twice, interleaved, after a warm-up; the CPU is this process's
 (`time.process_time`), and PostgREST's own CPU for the same requests is read
 from /proc for scale.
@@ -44,8 +44,8 @@ def _process_cpu_seconds(pid: int) -> float:
 
 async def _measure(transport: str, fixture: _ledger.Fixture, requests: int, pid: int) -> dict:
     os.environ["POSTGREST_TRANSPORT"] = transport
-    from functions._core import get_settings
-    from functions._core._postgrest import Postgrest, make_http_client
+    from functions.core import get_settings
+    from functions.core._postgrest import Postgrest, make_http_client
 
     get_settings.cache_clear()
     settings = get_settings()

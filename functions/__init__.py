@@ -1,6 +1,7 @@
 """ledgerbase's HTTP functions: thin, typed front doors to the ledger in Postgres.
 
-One module per deployable function (`accounts`, `transfers`, `admin`, `health`),
-their functions-framework entry points in `main`, the OpenAPI document in
-`openapi`, and the shared core in `_core`.
+One package per deployable function (`accounts`, `transfers`, `loans`, `admin`,
+`health`), each with its routes, request models and response shapes; their
+functions-framework entry points in `main`; the OpenAPI document, built from
+the routes, in `openapi`; and the shared core in `core`.
 """

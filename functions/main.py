@@ -1,12 +1,12 @@
 """Entry points for functions-framework: one target per function, and `router` for local use.
 
-Each target is deployable on its own and sees the full path, as PRODUCT.md
+Each target is deployable on its own and sees the full path, as docs/product.md
 lists it (`functions-framework --target=accounts --source=functions/main.py
 --asgi`). `router` serves every function on one origin, plus `/openapi.json`
 (`functions-framework --target=router --source=functions/main.py --asgi
 --port 8080`). functions-framework's ASGI mode is Starlette: it routes every
 path of a target to the target's function, which hands the request on to that
-function's own Starlette app (`_core/_http.py`: routing, 405, CORS, errors). A
+function's own Starlette app (`core/_http.py`: routing, 405, CORS, errors). A
 function's module is imported on its first request, so a deployment of one
 function never loads the others.
 """
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from functions._core import Route, application, get_settings
+from functions.core import Route, application, get_settings
 
 # Fail closed at start: a deployment with a missing or placeholder secret never
 # answers. (The connection pool belongs to the server's event loop, so it is

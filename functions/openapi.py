@@ -1,8 +1,11 @@
-"""The OpenAPI 3.1 document of every function, generated from the Pydantic models.
+"""The OpenAPI 3.1 document of every function, built from the routes each declares.
 
-`python -m functions.openapi > functions/openapi.json` regenerates the committed
-file (`make openapi`); a unit test fails when it is stale. The router serves the
-committed file at `GET /openapi.json`, read once, so serving it costs nothing.
+Each function's `ROUTES` gives the operations (summary, models, the error codes it
+answers with); the error responses' statuses, headers and descriptions come from the
+error table (`core/_error_table.py`). `python -m functions.openapi >
+functions/openapi.json` regenerates the committed file (`make openapi`); a unit test
+fails when it is stale. The router serves the committed file at `GET /openapi.json`,
+read once, so serving it costs nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from functions._core import Context, Reply, Route, route
+from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from functions.core import ERROR_TABLE, Context, ErrorBody, Reply, Route, kind_of, render_doc, route
 
 __all__ = ["DOCUMENT_PATH", "ROUTES", "build_document", "render"]
 
@@ -26,112 +29,47 @@ _REQUEST_ID_HEADER = {
     "description": "The request id (echoes a well-formed X-Request-Id, else a new one).",
     "schema": {"type": "string"},
 }
-_RETRY_AFTER_HEADER = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
-_ERROR_TEXT = {
-    400: "invalid_json or idempotency_key_required",
-    401: "unauthorized: missing, malformed, expired or badly signed token",
-    403: "forbidden",
-    404: "not_found (also another user's resource)",
-    405: "method_not_allowed",
-    409: "idempotency_key_reused, account_inactive or invalid_state",
-    413: "payload_too_large",
-    422: "validation_failed (details: [{field, message}]) or a ledger refusal: "
-    "insufficient_funds, currency_mismatch, same_account, limit_exceeded, "
-    "amount_exceeds_payoff",
-    429: "rate_limited",
-    500: "internal",
-    503: "upstream_unavailable",
+_HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "WWW-Authenticate": {"schema": {"type": "string"}},
+    "Allow": {"schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
 }
-_ERROR_HEADERS: dict[int, dict[str, Any]] = {
-    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
-    405: {"Allow": {"schema": {"type": "string"}}},
-    429: {"Retry-After": _RETRY_AFTER_HEADER},
-    503: {"Retry-After": _RETRY_AFTER_HEADER},
+# Every operation may fail in these ways, whatever it declares.
+_ALWAYS_ERRORS = ("internal", "upstream_unavailable")
+_AUTH_ERRORS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "user": ("unauthorized",),
+    "admin": ("unauthorized", "forbidden"),
 }
-_AUTH_ERRORS = (401,)
-_ALWAYS_ERRORS = (500, 503)
-
-# (method, path, function, summary, auth, request model, query model, success, response model,
-#  extra error statuses, needs Idempotency-Key)
-_OPERATIONS: tuple[tuple[Any, ...], ...] = (
-    ("get", "/accounts", "accounts", "The caller's accounts", "user", None, None,
-     200, "AccountList", (), False),
-    ("post", "/accounts", "accounts", "Open an account", "user", "AccountCreate", None,
-     201, "AccountPublic", (400, 413, 422, 429), False),
-    ("get", "/accounts/{account_id}", "accounts", "One account", "user", None, None,
-     200, "AccountPublic", (404,), False),
-    ("patch", "/accounts/{account_id}", "accounts", "Rename an account", "user",
-     "AccountUpdate", None, 200, "AccountPublic", (400, 404, 409, 413, 422), False),
-    ("get", "/accounts/{account_id}/transactions", "accounts",
-     "Entries, newest first, keyset-paged", "user", None, "TransactionsQuery",
-     200, "EntryPage", (404, 422), False),
-    ("get", "/accounts/{account_id}/statement", "accounts",
-     "Monthly CSV statement (UTC month): opening balance, entries oldest first, closing "
-     "balance; at most 10,000 entries (422 limit_exceeded beyond)", "user", None,
-     "StatementQuery", 200, "csv", (404, 422), False),
-    ("post", "/transfers", "transfers", "Move money between two accounts", "user",
-     "TransferCreate", None, 201, "TransferPublic", (400, 404, 409, 413, 422, 429), True),
-    ("get", "/transfers/{transfer_id}", "transfers", "A transfer the caller is a party to",
-     "user", None, None, 200, "TransferPublic", (404,), False),
-    ("post", "/admin/deposits", "admin", "Cash in (staff)", "admin", "AdminCashMovement",
-     None, 201, "TransferPublic", (400, 403, 404, 409, 413, 422, 429), True),
-    ("post", "/admin/withdrawals", "admin", "Cash out (staff)", "admin", "AdminCashMovement",
-     None, 201, "TransferPublic", (400, 403, 404, 409, 413, 422, 429), True),
-    ("post", "/admin/accounts/{account_id}/freeze", "admin", "Freeze an account (staff)",
-     "admin", None, None, 200, "AccountPublic", (403, 404, 409), False),
-    ("post", "/admin/accounts/{account_id}/unfreeze", "admin", "Unfreeze an account (staff)",
-     "admin", None, None, 200, "AccountPublic", (403, 404, 409), False),
-    ("get", "/health", "health", "Whether PostgREST answers", "none", None, None,
-     200, "HealthPublic", (), False),
-    ("post", "/loans", "loans", "Apply for a loan (pending, with the schedule it would have); "
-     "without product_id, the currency's default product; at most 5 pending and 20 a day "
-     "per borrower", "user", "LoanCreate", None,
-     201, "LoanPublic", (400, 404, 409, 413, 422, 429), False),
-    ("get", "/loans", "loans", "The caller's loans, newest first, each with its schedule",
-     "user", None, None, 200, "LoanList", (), False),
-    ("get", "/loans/{loan_id}", "loans", "One loan with its schedule", "user", None, None,
-     200, "LoanPublic", (404,), False),
-    ("post", "/loans/{loan_id}/repayments", "loans",
-     "Repay: past-due interest, past-due principal, the current installment, then "
-     "prepayment of principal from the last installment (the term shortens); more than "
-     "the payoff amount is refused (422 amount_exceeds_payoff); shares the per-user "
-     "money-movement rate limit with transfers (429)", "user", "RepaymentCreate",
-     None, 201, "RepaymentPublic", (400, 404, 409, 413, 422, 429), True),
-    ("post", "/loans/{loan_id}/withdraw", "loans",
-     "Withdraw a pending application (409 invalid_state otherwise)", "user", None, None,
-     200, "LoanPublic", (404, 409), False),
-    ("get", "/loans/{loan_id}/payoff", "loans",
-     "What pays the loan off on a date: principal owed, interest due by then and the "
-     "running month's interest accrued 30E/360", "user", None, "LoanPayoffQuery",
-     200, "PayoffPublic", (404, 409, 422), False),
-    ("post", "/admin/loans/{loan_id}/approve", "admin",
-     "Approve a pending loan and disburse its principal (staff; exactly once)", "admin",
-     None, None, 200, "LoanPublic", (403, 404, 409, 422), False),
-    ("post", "/admin/loans/{loan_id}/reject", "admin",
-     "Reject a pending loan, with an optional reason (staff)", "admin", "LoanDecision",
-     None, 200, "LoanPublic", (400, 403, 404, 409, 413, 422), False),
-    ("post", "/admin/loans/{loan_id}/write-off", "admin",
-     "Write off an active or overdue loan's principal as a loss (staff)", "admin",
-     "LoanDecision", None, 200, "LoanPublic", (400, 403, 404, 409, 413, 422), False),
-)  # fmt: skip
 
 
-def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Component schemas of every model, and the query models' properties by name."""
+def _feature_routes() -> dict[str, tuple[Route, ...]]:
+    """Each function's routes by its name, the operations' tag."""
+    from functions import accounts, admin, health, loans, transfers
+
+    modules = (accounts, transfers, admin, health, loans)
+    return {module.__name__.rsplit(".", 1)[1]: module.ROUTES for module in modules}
+
+
+def _schemas(routes: tuple[Route, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Component schemas of every model the routes name (and the models those nest), and
+    the query models' properties by name."""
     from pydantic.json_schema import models_json_schema
 
-    from functions._core import _loan_models, _models
-
+    named: set[type[BaseModel]] = {ErrorBody}
+    for spec in routes:
+        for model in (spec.body, spec.query, spec.response):
+            if model is not None and model != "csv":
+                named.add(model)
+    ordered = sorted(named, key=lambda model: model.__name__)
     models: list[tuple[type[BaseModel], Literal["validation"]]] = [
-        (getattr(module, name), "validation")
-        for module in (_models, _loan_models)
-        for name in module.__all__
-        if name[0].isupper() and not name.isupper()
+        (model, "validation") for model in ordered
     ]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = top["$defs"]
-    query_models = ("TransactionsQuery", "StatementQuery", "LoanPayoffQuery")
-    queries = {name: schemas.pop(name) for name in query_models}
+    queries = {
+        spec.query.__name__: schemas.pop(spec.query.__name__) for spec in routes if spec.query
+    }
     return schemas, queries
 
 
@@ -159,26 +97,46 @@ def _parameters(path: str, query: dict[str, Any] | None, idempotent: bool) -> li
     return found
 
 
-def _success(status: int, model: str, idempotent: bool) -> dict[str, Any]:
+def _success(spec: Route) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-Id": _REQUEST_ID_HEADER}
-    if idempotent:
+    if spec.idempotent:
         headers["Idempotent-Replayed"] = {
             "description": "true when this is the stored answer to an earlier identical call",
             "schema": {"type": "string", "enum": ["true"]},
         }
-    if model == "csv":
+    if spec.response == "csv":
         content = {"text/csv": {"schema": {"type": "string"}}}
     else:
-        content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
-    return {str(status): {"description": "OK", "headers": headers, "content": content}}
+        assert spec.response is not None, f"{spec.template} declares no response model"
+        ref = f"#/components/schemas/{spec.response.__name__}"
+        content = {"application/json": {"schema": {"$ref": ref}}}
+    return {str(spec.success): {"description": "OK", "headers": headers, "content": content}}
 
 
-def _errors(statuses: tuple[int, ...]) -> dict[str, Any]:
+def _error_codes(spec: Route) -> set[str]:
+    """Every code the operation may answer with: declared, and implied by its shape."""
+    codes = {*spec.errors, *_ALWAYS_ERRORS, *_AUTH_ERRORS[spec.auth]}
+    if "{" in spec.template:
+        # A malformed path id, and a well-formed one naming nothing the caller may see.
+        codes |= {"validation_failed", "not_found"}
+    if spec.body is not None:
+        codes |= {"invalid_json", "payload_too_large", "validation_failed"}
+    if spec.query is not None:
+        codes.add("validation_failed")
+    if spec.idempotent:
+        codes |= {"idempotency_key_required", "idempotency_key_reused", "validation_failed"}
+    return codes
+
+
+def _errors(codes: set[str]) -> dict[str, Any]:
+    """One response per status; its description lists every code the table gives it."""
     answers: dict[str, Any] = {}
-    for status in sorted(set(statuses)):
-        headers = {"X-Request-Id": _REQUEST_ID_HEADER, **_ERROR_HEADERS.get(status, {})}
+    for status in sorted({kind_of(code).status for code in codes}):
+        kinds = [kind for kind in ERROR_TABLE if kind.status == status]
+        headers = {"X-Request-Id": _REQUEST_ID_HEADER}
+        headers |= {name: _HEADER_SCHEMAS[name] for kind in kinds for name in kind.headers}
         answers[str(status)] = {
-            "description": _ERROR_TEXT[status],
+            "description": "; ".join(f"{kind.code}: {kind.meaning}" for kind in kinds),
             "headers": headers,
             "content": {"application/json": {"schema": _ERROR}},
         }
@@ -189,19 +147,19 @@ def _operation_id(method: str, path: str) -> str:
     return method + "_" + re.sub(r"[^a-z_]", "", path.strip("/").replace("/", "_"))
 
 
-def _operation(spec: tuple[Any, ...], queries: dict[str, Any]) -> dict[str, Any]:
-    method, path, tag, summary, auth, body, query, status, model, errors, idempotent = spec
-    statuses = (*errors, *_ALWAYS_ERRORS, *(_AUTH_ERRORS if auth != "none" else ()))
+def _operation(tag: str, spec: Route, queries: dict[str, Any]) -> dict[str, Any]:
+    method = spec.method.lower()
+    query = queries[spec.query.__name__] if spec.query else None
     operation: dict[str, Any] = {
         "tags": [tag],
-        "summary": summary,
-        "operationId": _operation_id(method, path),
-        "parameters": _parameters(path, queries.get(query) if query else None, idempotent),
-        "responses": {**_success(status, model, idempotent), **_errors(statuses)},
-        "security": [] if auth == "none" else [{"bearerAuth": []}],
+        "summary": spec.summary,
+        "operationId": _operation_id(method, spec.template),
+        "parameters": _parameters(spec.template, query, spec.idempotent),
+        "responses": {**_success(spec), **_errors(_error_codes(spec))},
+        "security": [] if spec.auth == "none" else [{"bearerAuth": []}],
     }
-    if body:
-        schema = {"$ref": f"#/components/schemas/{body}"}
+    if spec.body is not None:
+        schema = {"$ref": f"#/components/schemas/{spec.body.__name__}"}
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schema}},
@@ -210,10 +168,13 @@ def _operation(spec: tuple[Any, ...], queries: dict[str, Any]) -> dict[str, Any]
 
 
 def build_document() -> dict[str, Any]:
-    schemas, queries = _schemas()
+    by_function = _feature_routes()
+    schemas, queries = _schemas(tuple(spec for specs in by_function.values() for spec in specs))
     paths: dict[str, Any] = {}
-    for spec in _OPERATIONS:
-        paths.setdefault(spec[1], {})[spec[0]] = _operation(spec, queries)
+    for tag, specs in by_function.items():
+        for spec in specs:
+            operation = _operation(tag, spec, queries)
+            paths.setdefault(spec.template, {})[spec.method.lower()] = operation
     paths["/openapi.json"] = {"get": {
         "tags": ["meta"], "summary": "This document", "operationId": "get_openapi",
         "security": [], "responses": {"200": {"description": "OpenAPI 3.1",
@@ -251,7 +212,11 @@ async def serve_document(ctx: Context) -> Reply:
     return Reply(200, _committed())
 
 
-ROUTES: tuple[Route, ...] = (route("GET", "/openapi.json", serve_document, auth="none"),)
+ROUTES: tuple[Route, ...] = (
+    route("GET", "/openapi.json", serve_document, auth="none", summary="This document",
+          response=None),
+)  # fmt: skip
 
 if __name__ == "__main__":
-    print(render(), end="")
+    # `errors` prints docs/errors.md, generated from the same error table as the document.
+    print(render_doc() if sys.argv[1:] == ["errors"] else render(), end="")

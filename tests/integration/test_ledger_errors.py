@@ -499,9 +499,11 @@ def test_a_key_made_of_every_allowed_character_is_accepted(
 def test_the_stored_refusals_status_agrees_with_the_functions_error_table(
     pg: psycopg.Connection[Any],
 ) -> None:
-    from functions._core._errors import _LEDGER_SQLSTATES
+    from functions.core._error_table import ERROR_TABLE
 
-    for sqlstate, (_, status) in _LEDGER_SQLSTATES.items():
+    ledger = [(s, kind.status) for kind in ERROR_TABLE for s in kind.sqlstates if s[:2] == "BK"]
+    assert ledger, "the error table names the ledger's SQLSTATEs"
+    for sqlstate, status in ledger:
         row = pg.execute("select private.http_status(%s)", [sqlstate]).fetchone()
         assert row == (status,), sqlstate
 

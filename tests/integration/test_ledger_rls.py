@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from functions._core._public import TRANSFER_COLUMNS
+from functions.transfers import TRANSFER_COLUMNS
 from tests.conftest import StackHandle, stack_module
 
 pytestmark = pytest.mark.integration

@@ -186,3 +186,36 @@ def test_a_sixth_pending_application_is_refused_with_the_limit(
     error = _refused(customer.post("/loans", json=application), 422, "limit_exceeded")
     assert "at most 5 loan applications can be pending" in error["message"]
     assert len(_ok(customer.get("/loans"), 200)["data"]) == 5
+
+
+def test_a_customer_finds_currencies_and_products_and_staff_page_through_pending_loans(
+    http: Callable[[User], httpx.Client], make_user: Callable[..., User]
+) -> None:
+    customer, staff = http(make_user()), http(make_user(role="admin"))
+    currencies = _ok(customer.get("/currencies"), 200)["data"]
+    usd = next(row for row in currencies if row["code"] == "USD")
+    assert usd["exponent"] == 2
+    assert usd["max_transfer"].endswith(".00")
+    products = _ok(customer.get("/loans/products"), 200)["data"]
+    default = next(row for row in products if row["currency"] == "USD" and row["is_default"])
+    assert default["min_principal"] == "100.00"
+
+    account = _funded_account(customer, staff, "1.00")
+    application = {"account_id": account, "principal": "150.00", "currency": "USD",
+                   "term_months": 3}  # fmt: skip
+    applied = [_ok(customer.post("/loans", json=application), 201)["id"] for _ in range(3)]
+
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(1_000):
+        query = f"/admin/loans?status=pending&limit=2{f'&cursor={cursor}' if cursor else ''}"
+        page = _ok(staff.get(query), 200)
+        assert len(page["data"]) <= 2
+        assert all(loan["status"] == "pending" for loan in page["data"])
+        seen += [loan["id"] for loan in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)), "a loan appeared on two pages"
+    assert [loan_id for loan_id in seen if loan_id in applied] == applied  # oldest first
+    _refused(customer.get("/admin/loans"), 403, "forbidden")

@@ -24,7 +24,7 @@ import jwt
 import psycopg
 import pytest
 
-from functions._core._public import TRANSFER_COLUMNS
+from functions.transfers import TRANSFER_COLUMNS
 from tests.conftest import ROOT, StackHandle
 from tests.conftest import TestUser as User
 

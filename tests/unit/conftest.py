@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from functions_framework.aio import create_asgi_app
 from starlette.testclient import TestClient
 
-from functions._core import reset_runtime
+from functions.core import reset_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "functions" / "main.py")

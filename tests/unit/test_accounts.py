@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from functions._core import reset_runtime
-from functions._core._models import AccountList, AccountPublic, EntryPage
+from functions.accounts._models import AccountList, AccountPublic, EntryPage
+from functions.core import reset_runtime
 from tests.unit.conftest import (
     ACCOUNT_ID,
     ANON_KEY,
@@ -26,6 +26,7 @@ from tests.unit.conftest import (
     entry_row,
     error_of,
     hs256_token,
+    money_headers,
 )
 
 
@@ -125,11 +126,19 @@ def test_another_users_account_is_not_found(
     assert error_of(response)["code"] == "not_found"
 
 
-def test_an_account_id_that_is_not_a_uuid_is_not_found(
+def test_a_malformed_id_is_refused_alike_in_a_path_and_in_a_body(
     client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
-    response = client.get("/accounts/not-a-uuid", headers=auth())
-    assert response.status_code == 404
+    in_path = client.get("/accounts/not-a-uuid", headers=auth())
+    body = {"from_account_id": "not-a-uuid", "to_account_id": ACCOUNT_ID, "amount": "1.00",
+            "currency": "USD"}  # fmt: skip
+    in_body = client.post("/transfers", headers=money_headers(), json=body)
+    assert in_path.status_code == in_body.status_code == 422
+    (path_problem,) = error_of(in_path)["details"]
+    (body_problem,) = error_of(in_body)["details"]
+    assert path_problem == {"field": "account_id", "message": body_problem["message"]}
+    assert body_problem["field"] == "from_account_id"
+    assert "UUID" in body_problem["message"]
     assert not upstream.routes["currencies"].called
 
 

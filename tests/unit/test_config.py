@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import functions_framework
 import pytest
 
-from functions._core import ConfigError, load_settings, reset_runtime
-from functions._core._config import LOCAL_DEMO_JWT_SECRET
+from functions.core import ConfigError, load_settings, reset_runtime
+from functions.core._config import LOCAL_DEMO_JWT_SECRET
 from tests.unit.conftest import MAIN, SUPABASE_URL
 
 PRODUCTION = {
@@ -104,3 +106,28 @@ def test_an_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("ENVIRONMENT", "prod")
     with pytest.raises(ConfigError, match="ENVIRONMENT"):
         load_settings()
+
+
+def test_settings_the_environment_leaves_unset_come_from_a_dot_env_file(
+    production: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    production.chdir(tmp_path)
+    production.delenv("ENVIRONMENT")
+    production.delenv("CORS_ALLOWED_ORIGINS", raising=False)
+    (tmp_path / ".env").write_text(
+        "ENVIRONMENT=staging\nCORS_ALLOWED_ORIGINS=https://bank.example.org\n"
+        "SUPABASE_URL=https://ignored.supabase.co\n"
+    )
+    settings = load_settings()
+    assert settings.environment == "staging"
+    assert settings.allowed_origins == frozenset({"https://bank.example.org"})
+    # The environment wins over the file.
+    assert settings.supabase_url == PRODUCTION["SUPABASE_URL"]
+
+
+def test_without_a_dot_env_file_the_environment_alone_decides(
+    production: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    production.chdir(tmp_path)
+    production.delenv("ENVIRONMENT")
+    assert load_settings().environment == "production"

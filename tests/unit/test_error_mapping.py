@@ -8,6 +8,7 @@ import httpx
 import pytest
 import respx
 
+from functions.core import ERROR_TABLE, kind_of
 from tests.unit.conftest import (
     ACCOUNT_ID,
     OTHER_ACCOUNT_ID,
@@ -24,19 +25,12 @@ TRANSFER = {
     "currency": "USD",
 }
 
+# Every ledger SQLSTATE in the error table, with the code and status the client gets.
 LEDGER_SQLSTATES = [
-    ("BK001", "insufficient_funds", 422),
-    ("BK002", "currency_mismatch", 422),
-    ("BK003", "same_account", 422),
-    ("BK004", "account_inactive", 409),
-    ("BK005", "not_found", 404),
-    ("BK006", "idempotency_key_reused", 409),
-    ("BK007", "limit_exceeded", 422),
-    ("BK008", "rate_limited", 429),
-    ("BK009", "validation_failed", 422),
-    ("BK010", "forbidden", 403),
-    ("BK011", "invalid_state", 409),
-    ("BK012", "amount_exceeds_payoff", 422),
+    (state, kind.code, kind.status)
+    for kind in ERROR_TABLE
+    for state in kind.sqlstates
+    if state.startswith("BK")
 ]
 
 
@@ -117,6 +111,7 @@ def test_a_validation_failure_from_sql_names_the_field(
 def test_platform_errors_are_mapped_without_leaking_their_text(
     client: FunctionClient, upstream: respx.MockRouter, sqlstate: str, status: int, code: str
 ) -> None:
+    assert kind_of(code).status == status
     secret_text = "function public.transfer_funds(uuid) does not exist at db.internal:5432"
     body = postgrest_error(sqlstate, secret_text, "select * from accounts")
     upstream.post(f"{REST}/rpc/transfer_funds").respond(400, json=body)

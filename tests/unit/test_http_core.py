@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import respx
 
-from functions._core import reset_runtime
-from functions._core._postgrest import Postgrest
+from functions.core import reset_runtime
+from functions.core._postgrest import Postgrest
 from tests.unit.conftest import (
     ACCOUNT_ID,
     ORIGIN,

@@ -14,8 +14,8 @@ import pytest
 import respx
 from cryptography.hazmat.primitives import serialization
 
-from functions._core import Unauthorized, UpstreamUnavailable, reset_runtime
-from functions._core._jwt_verifier import JwksCache, JwtVerifier
+from functions.core import Unauthorized, UpstreamUnavailable, reset_runtime
+from functions.core._jwt_verifier import JwksCache, JwtVerifier
 from tests.unit.conftest import (
     ISSUER,
     JWKS_URL,
@@ -384,7 +384,7 @@ def test_a_remembered_token_is_not_trusted_past_its_expiry(monkeypatch: pytest.M
 
 
 def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from functions._core import _jwt_verifier
+    from functions.core import _jwt_verifier
 
     monkeypatch.setattr(_jwt_verifier, "_VERIFIED_CACHE_SIZE", 2)
     clock = Clock()

@@ -16,8 +16,8 @@ import pytest
 import respx
 
 from functions import admin, loans, openapi
-from functions._core import _loan_models
-from functions._core._loan_models import LoanList, LoanPublic, PayoffPublic, RepaymentPublic
+from functions.loans import _models as _loan_models
+from functions.loans._models import LoanList, LoanPublic, PayoffPublic, RepaymentPublic
 from tests.unit.conftest import (
     ACCOUNT_ID,
     ANON_KEY,
@@ -264,11 +264,12 @@ def test_a_loan_the_caller_cannot_see_is_not_found(
     assert error_of(response)["code"] == "not_found"
 
 
-def test_a_loan_id_that_is_not_a_uuid_is_not_found_without_asking_postgrest(
+def test_a_loan_id_that_is_not_a_uuid_is_refused_without_asking_postgrest(
     client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     response = client.get("/loans/42", headers=auth())
-    assert response.status_code == 404
+    assert response.status_code == 422
+    assert error_of(response)["details"][0]["field"] == "loan_id"
     assert all("/loans" not in str(call.request.url) for call in upstream.calls)
 
 

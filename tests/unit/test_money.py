@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions._core import InternalError, ValidationFailed
-from functions._core._money import (
+from functions.core import InternalError, ValidationFailed
+from functions.core._money import (
     BIGINT_MAX,
     CurrencyTable,
     check_amount_text,

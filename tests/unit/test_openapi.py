@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functions import openapi
-from functions._core import _models
+from functions.accounts._models import AccountCreate, AccountUpdate
+from functions.admin._models import AdminCashMovement
+from functions.transfers._models import TransferCreate
 
 
 def test_the_committed_openapi_document_is_up_to_date() -> None:
@@ -44,10 +46,10 @@ def test_money_calls_document_the_idempotency_key_and_the_error_envelope() -> No
 
 def test_request_models_refuse_extra_fields_and_bound_every_string() -> None:
     for model in (
-        _models.AccountCreate,
-        _models.AccountUpdate,
-        _models.TransferCreate,
-        _models.AdminCashMovement,
+        AccountCreate,
+        AccountUpdate,
+        TransferCreate,
+        AdminCashMovement,
     ):
         schema = model.model_json_schema()
         assert schema["additionalProperties"] is False

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import respx
 
-from functions._core import get_settings
-from functions._core._postgrest import Postgrest, make_http_client
+from functions.core import get_settings
+from functions.core._postgrest import Postgrest, make_http_client
 from tests.unit.conftest import ANON_KEY, REST, transfer_row
 
 

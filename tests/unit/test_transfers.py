@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import respx
 
-from functions._core._models import TransferPublic
+from functions.transfers import TransferPublic
 from tests.unit.conftest import (
     ACCOUNT_ID,
     OTHER_ACCOUNT_ID,

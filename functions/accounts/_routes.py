@@ -14,19 +14,36 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from functions._core import Context, NotFound, Reply, Route, csv_reply, json_reply, route
-from functions._core._errors import PostgrestError, ValidationFailed
-from functions._core._models import (
+from functions.core import (
+    Context,
+    NotFound,
+    PostgrestError,
+    Reply,
+    Route,
+    ValidationFailed,
+    csv_reply,
+    format_minor,
+    json_reply,
+    require_currency,
+    route,
+)
+
+from ._models import (
     AccountCreate,
+    AccountList,
+    AccountPublic,
     AccountUpdate,
+    CurrencyList,
+    EntryPage,
     StatementQuery,
     TransactionsQuery,
 )
-from functions._core._money import format_minor, require_currency
-from functions._core._public import (
+from ._public import (
     ACCOUNT_COLUMNS,
+    CURRENCY_COLUMNS,
     ENTRY_COLUMNS,
     account_public,
+    currency_public,
     entry_public,
 )
 
@@ -34,6 +51,8 @@ __all__ = ["ROUTES"]
 
 # A customer has a handful of accounts; the bound keeps one answer small whatever happens.
 MAX_ACCOUNTS_LISTED = 200
+# ISO 4217 has fewer than 200 codes; the bound keeps the answer small whatever the table holds.
+MAX_CURRENCIES_LISTED = 300
 _CSV_HEADER = (
     "row_type", "entry_id", "created_at", "transfer_id", "description",
     "counterparty_account_id", "amount", "balance_after",
@@ -57,6 +76,19 @@ async def list_accounts(ctx: Context) -> Reply:
     await currencies.ensure(*{row["currency"] for row in rows})
     data = [await account_public(row, currencies) for row in rows]
     return json_reply(200, {"data": data})
+
+
+async def list_currencies(ctx: Context) -> Reply:
+    """The currencies the bank holds accounts in, with each one's limits for a customer."""
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("currencies", token=ctx.caller.token)
+        .select(CURRENCY_COLUMNS)
+        .order("code")
+        .limit(MAX_CURRENCIES_LISTED)
+    )
+    rows = await postgrest.rows(query)
+    return json_reply(200, {"data": [currency_public(row) for row in rows]})
 
 
 async def open_account(ctx: Context) -> Reply:
@@ -181,7 +213,6 @@ async def _entries_between(
             f"a statement holds at most {limit} entries; page through "
             "/transactions with since and until instead",
             code="limit_exceeded",
-            status=422,
         )
     return rows
 
@@ -224,10 +255,22 @@ def _csv_row(entry: dict[str, Any], exponent: int) -> tuple[str, ...]:
 
 
 ROUTES: tuple[Route, ...] = (
-    route("GET", "/accounts", list_accounts),
-    route("POST", "/accounts", open_account),
-    route("GET", "/accounts/{account_id}", get_account),
-    route("PATCH", "/accounts/{account_id}", rename_account),
-    route("GET", "/accounts/{account_id}/transactions", list_transactions),
-    route("GET", "/accounts/{account_id}/statement", statement),
-)
+    route("GET", "/currencies", list_currencies, response=CurrencyList,
+          summary="The currencies accounts can be opened in, with each one's exponent and "
+          "per-customer limits (signed-in callers)"),
+    route("GET", "/accounts", list_accounts, summary="The caller's accounts",
+          response=AccountList),
+    route("POST", "/accounts", open_account, summary="Open an account", success=201,
+          body=AccountCreate, response=AccountPublic, errors=("rate_limited",)),
+    route("GET", "/accounts/{account_id}", get_account, summary="One account",
+          response=AccountPublic),
+    route("PATCH", "/accounts/{account_id}", rename_account, summary="Rename an account",
+          body=AccountUpdate, response=AccountPublic, errors=("account_inactive",)),
+    route("GET", "/accounts/{account_id}/transactions", list_transactions,
+          summary="Entries, newest first, keyset-paged", query=TransactionsQuery,
+          response=EntryPage),
+    route("GET", "/accounts/{account_id}/statement", statement,
+          summary="Monthly CSV statement (UTC month): opening balance, entries oldest first, "
+          "closing balance; at most 10,000 entries (422 limit_exceeded beyond)",
+          query=StatementQuery, response="csv", errors=("limit_exceeded",)),
+)  # fmt: skip

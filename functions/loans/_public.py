@@ -1,4 +1,4 @@
-"""Loan rows and RPC results turned into the public loan shapes of PRODUCT.md.
+"""Loan rows and RPC results turned into the public loan shapes of docs/product.md.
 
 The database answers in minor units, in two forms: the loan RPCs return a
 loan with `schedule`, and a PostgREST read embeds `loan_installments` under
@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._money import CurrencyTable, format_minor
-from ._public import transfer_public
+from functions.core import CurrencyTable, format_minor
+from functions.transfers import transfer_public
 
-__all__ = ["LOAN_SELECT", "loan_public", "payoff_public", "repayment_public"]
+__all__ = [
+    "LOAN_PRODUCT_COLUMNS",
+    "LOAN_SELECT",
+    "loan_product_public",
+    "loan_public",
+    "payoff_public",
+    "repayment_public",
+]
+
+LOAN_PRODUCT_COLUMNS = (
+    "id,name,currency,min_principal,max_principal,min_term_months,max_term_months,"
+    "annual_rate_bps,amortization_method,day_count,is_default"
+)
 
 LOAN_SELECT = (
     "id,account_id,product_id,principal,currency,term_months,annual_rate_bps,status,"
@@ -80,4 +92,22 @@ async def payoff_public(result: dict[str, Any], currencies: CurrencyTable) -> di
         "amount": format_minor(int(result["amount"]), exponent),
         "currency": result["currency"],
         "date": result["date"],
+    }
+
+
+async def loan_product_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
+    await currencies.ensure(row["currency"])
+    exponent = currencies.known_exponent(row["currency"])
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "currency": row["currency"],
+        "min_principal": format_minor(int(row["min_principal"]), exponent),
+        "max_principal": format_minor(int(row["max_principal"]), exponent),
+        "min_term_months": int(row["min_term_months"]),
+        "max_term_months": int(row["max_term_months"]),
+        "annual_rate_bps": int(row["annual_rate_bps"]),
+        "amortization_method": row["amortization_method"],
+        "day_count": row["day_count"],
+        "is_default": bool(row["is_default"]),
     }

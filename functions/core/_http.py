@@ -11,7 +11,7 @@ more of them into a Starlette stack, outermost first:
   elsewhere only `CORS_ALLOWED_ORIGINS`.
 - `ExceptionMiddleware` with one handler, `handle_error`: every `ApiError`
   raised anywhere below, Starlette's own 404 and 405, and any other exception
-  become the error envelope of PRODUCT.md there and only there. An unexpected
+  become the error envelope of docs/product.md there and only there. An unexpected
   exception is logged with its request id and answered 500 `internal`, with
   nothing in the body a client could learn the system from.
 - `Router`: Starlette `Route`s, one per path, its methods declared; each
@@ -33,6 +33,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -47,6 +48,7 @@ from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._config import Settings, get_settings
+from ._error_table import kind_of
 from ._errors import (
     ApiError,
     BadRequest,
@@ -59,8 +61,8 @@ from ._errors import (
     Unauthorized,
     ValidationFailed,
 )
+from ._fields import ID, ID_RULE, IDEMPOTENCY_KEY
 from ._jwt_verifier import Caller
-from ._models import IDEMPOTENCY_KEY
 from ._runtime import Runtime, get_runtime
 
 __all__ = [
@@ -80,7 +82,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _BEARER = re.compile(r"[Bb]earer +([A-Za-z0-9._~+/=-]+)")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CORS_ALLOW_HEADERS = (
     "authorization",
     "apikey",
@@ -139,10 +140,13 @@ class Context:
             raise ValidationFailed(validation_problems(error)) from None
 
     def uuid_param(self, name: str) -> str:
-        """A path id; one that is not a UUID names nothing, so it is a 404, not a 422."""
+        """A path id, refused as a malformed id in a body is: 422 naming it, the rule in words.
+
+        A well-formed id that names nothing the caller may see is a 404 (the handler's).
+        """
         value = self.params[name]
-        if not _UUID.fullmatch(value):
-            raise NotFound()
+        if not ID.fullmatch(value):
+            raise ValidationFailed.field(name, ID_RULE)
         return value.lower()
 
     def query(self, model: type[ModelT]) -> ModelT:
@@ -171,17 +175,47 @@ Handler = Callable[[Context], Awaitable[Reply]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One operation of a function: declared once, served by Starlette, listed in OpenAPI."""
+    """One operation of a function: declared once, served by Starlette, listed in OpenAPI.
+
+    `errors` names the error codes the operation answers with besides those every
+    operation may give (`internal`, `upstream_unavailable`, and `unauthorized` or
+    `forbidden` from its `auth`); OpenAPI reads their statuses from the error table.
+    `response` is the success body's model, "csv" for a CSV download.
+    """
 
     method: str
     template: str
     handler: Handler
     auth: Auth
+    summary: str
+    success: int
+    response: type[BaseModel] | Literal["csv"] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    errors: tuple[str, ...]
+    idempotent: bool
 
 
-def route(method: str, template: str, handler: Handler, *, auth: Auth = "user") -> Route:
+def route(
+    method: str,
+    template: str,
+    handler: Handler,
+    *,
+    summary: str,
+    response: type[BaseModel] | Literal["csv"] | None,
+    auth: Auth = "user",
+    success: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    errors: tuple[str, ...] = (),
+    idempotent: bool = False,
+) -> Route:
     """`template` like "/accounts/{account_id}"; each placeholder matches one path segment."""
-    return Route(method, template, handler, auth)
+    for code in errors:
+        kind_of(code)  # an unknown code fails at import, not in the OpenAPI document
+    return Route(
+        method, template, handler, auth, summary, success, response, body, query, errors, idempotent
+    )
 
 
 def validation_problems(error: ValidationError) -> list[FieldProblem]:
@@ -220,7 +254,7 @@ def application(functions: Mapping[str, Sequence[Route]], name: str) -> ASGIApp:
             endpoint = _endpoint(operations)
             served[endpoint] = _Served(function, template)
             routes.append(StarletteRoute(template, endpoint, methods=list(operations)))
-    # No slash redirects: a deployed function answers exactly the paths PRODUCT.md lists.
+    # No slash redirects: a deployed function answers exactly the paths docs/product.md lists.
     router = Router(routes, redirect_slashes=False)
     # HTTPException too: ExceptionMiddleware has its own handler for it, and that answer
     # would not be the envelope.
@@ -291,7 +325,7 @@ class _Observed:
         started = time.perf_counter()
         request_id = _new_request_id(Headers(scope=scope).get("x-request-id", ""))
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        status = InternalError.status
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -310,7 +344,13 @@ class _Observed:
     def _log_access(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         served = self._served.get(scope.get("endpoint"))
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        severity = (
+            "ERROR"
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR
+            else "WARNING"
+            if status >= HTTPStatus.BAD_REQUEST
+            else "INFO"
+        )
         _log_line({
             "severity": severity,
             "message": "request",
@@ -324,7 +364,7 @@ class _Observed:
 
 
 async def handle_error(request: Request, error: Exception) -> Response:
-    """The one place an error becomes an answer: the envelope of PRODUCT.md."""
+    """The one place an error becomes an answer: the envelope of docs/product.md."""
     request_id = _request_id(request.scope)
     if isinstance(error, HTTPException):
         answer = _routing_error(request, error)
@@ -347,10 +387,10 @@ async def handle_error(request: Request, error: Exception) -> Response:
 
 def _routing_error(request: Request, error: HTTPException) -> ApiError:
     """Starlette's router found no path (404) or not this method on it (405)."""
-    if error.status_code == 405 and error.headers:
+    if error.status_code == MethodNotAllowed.status and error.headers:
         allowed = sorted(method.strip() for method in error.headers["Allow"].split(","))
         return MethodNotAllowed([*allowed, "OPTIONS"])
-    if error.status_code == 404:
+    if error.status_code == NotFound.status:
         return NotFound(f"no such path: {request.method} {_safe_path(request.url.path)}")
     return InternalError()
 

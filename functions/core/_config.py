@@ -1,4 +1,5 @@
-"""The functions' configuration: one `Settings` object read from the environment.
+"""The functions' configuration: one `Settings` object read from the environment and,
+for what the environment leaves unset, from a `.env` file in the working directory.
 
 It fails closed. Outside `ENVIRONMENT=local`, a missing secret or a known
 placeholder (the local demo JWT secret, an `.env.example` value) stops the
@@ -36,7 +37,15 @@ def _is_placeholder(value: str) -> bool:
 class Settings(BaseSettings):
     """Read once per process; field names are the environment variable names."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    # A `.env` in the working directory fills in what the environment leaves unset (local
+    # development); a variable set in the environment always wins over the file.
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        env_file=".env",
+        env_file_encoding="utf-8",
+    )
 
     environment: Literal["local", "test", "staging", "production"] = "production"
     supabase_url: str = ""

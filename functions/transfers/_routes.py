@@ -7,11 +7,10 @@ under the key, so a retry returns the first answer and never moves money twice.
 
 from __future__ import annotations
 
-from functions._core import Context, NotFound, Reply, Route, json_reply, route
-from functions._core._models import TransferCreate
-from functions._core._money import require_amount
-from functions._core._money_calls import transfer_reply
-from functions._core._public import TRANSFER_COLUMNS, transfer_public
+from functions.core import Context, NotFound, Reply, Route, json_reply, require_amount, route
+
+from ._models import TransferCreate, TransferPublic
+from ._public import TRANSFER_COLUMNS, transfer_public, transfer_reply
 
 __all__ = ["ROUTES"]
 
@@ -43,6 +42,10 @@ async def get_transfer(ctx: Context) -> Reply:
 
 
 ROUTES: tuple[Route, ...] = (
-    route("POST", "/transfers", create_transfer),
-    route("GET", "/transfers/{transfer_id}", get_transfer),
-)
+    route("POST", "/transfers", create_transfer, summary="Move money between two accounts",
+          success=201, body=TransferCreate, response=TransferPublic, idempotent=True,
+          errors=("not_found", "account_inactive", "insufficient_funds", "currency_mismatch",
+                  "same_account", "limit_exceeded", "rate_limited")),
+    route("GET", "/transfers/{transfer_id}", get_transfer,
+          summary="A transfer the caller is a party to", response=TransferPublic),
+)  # fmt: skip

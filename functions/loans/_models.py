@@ -1,11 +1,9 @@
-"""Request and response models of the loan paths: the loan part of PRODUCT.md, in types.
+"""Request and response models of the loan paths (docs/product.md, Loans), in types.
 
-Kept beside `_models` rather than in it because only the `loans` and `admin`
-functions use them; the OpenAPI generator reads both modules. Same rules as
-there: request models refuse unknown fields and bound every field, amounts are
-decimal strings checked for shape here and against the currency's exponent by
-the handler (principal) or by the database (a repayment's currency is the
-loan's, which only the database knows).
+Built from the field types of `functions.core`: request models refuse unknown
+fields and bound every field; amounts are decimal strings checked for shape
+here and against the currency's exponent by the handler (principal) or by the
+database (a repayment's currency is the loan's, which only the database knows).
 """
 
 from __future__ import annotations
@@ -16,8 +14,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from ._models import AmountText, CurrencyCode, Id, QueryDate, SignedAmount, TransferPublic
-from ._money import check_amount_text
+from functions.core import (
+    AmountText,
+    CurrencyCode,
+    Id,
+    QueryDate,
+    SignedAmount,
+    check_amount_text,
+)
+from functions.transfers import TransferPublic
 
 __all__ = [
     "MAX_TERM_MONTHS",
@@ -26,6 +31,8 @@ __all__ = [
     "LoanDecision",
     "LoanList",
     "LoanPayoffQuery",
+    "LoanProductList",
+    "LoanProductPublic",
     "LoanPublic",
     "PayoffPublic",
     "RepaymentAllocation",
@@ -137,3 +144,23 @@ class PayoffPublic(BaseModel):
     amount: SignedAmount
     currency: str
     date: dt.date
+
+
+class LoanProductPublic(BaseModel):
+    id: UUID
+    name: str
+    currency: str
+    min_principal: SignedAmount
+    max_principal: SignedAmount
+    min_term_months: int
+    max_term_months: int
+    annual_rate_bps: int = Field(description="Annual interest rate in basis points (1% = 100).")
+    amortization_method: Literal["equal_installments", "equal_principal"]
+    day_count: str = Field(examples=["30/360"])
+    is_default: bool = Field(
+        description="The currency's default product, used when an application names none."
+    )
+
+
+class LoanProductList(BaseModel):
+    data: list[LoanProductPublic]

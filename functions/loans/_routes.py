@@ -11,15 +11,42 @@ is simply not found.
 
 from __future__ import annotations
 
-from functions._core import Context, NotFound, Reply, Route, json_reply, route
-from functions._core._loan_models import LoanCreate, LoanPayoffQuery, RepaymentCreate
-from functions._core._loan_public import LOAN_SELECT, loan_public, payoff_public, repayment_public
-from functions._core._money import require_currency, to_minor
+from functions.core import (
+    Context,
+    NotFound,
+    Reply,
+    Route,
+    json_reply,
+    require_currency,
+    route,
+    to_minor,
+)
+
+from ._models import (
+    LoanCreate,
+    LoanList,
+    LoanPayoffQuery,
+    LoanProductList,
+    LoanPublic,
+    PayoffPublic,
+    RepaymentCreate,
+    RepaymentPublic,
+)
+from ._public import (
+    LOAN_PRODUCT_COLUMNS,
+    LOAN_SELECT,
+    loan_product_public,
+    loan_public,
+    payoff_public,
+    repayment_public,
+)
 
 __all__ = ["ROUTES"]
 
 # A customer has a handful of loans; the bound keeps one answer small whatever happens.
 MAX_LOANS_LISTED = 100
+# A product per currency and a few more; the bound keeps one answer small whatever happens.
+MAX_PRODUCTS_LISTED = 200
 
 
 async def apply(ctx: Context) -> Reply:
@@ -52,6 +79,23 @@ async def list_loans(ctx: Context) -> Reply:
     rows = await postgrest.rows(query)
     currencies = ctx.runtime.currencies
     return json_reply(200, {"data": [await loan_public(row, currencies) for row in rows]})
+
+
+async def list_products(ctx: Context) -> Reply:
+    """The products an application may name: principal range, terms and rate per currency."""
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("loan_products", token=ctx.caller.token)
+        .select(LOAN_PRODUCT_COLUMNS)
+        .eq("active", "true")
+        .order("currency")
+        .order("name")
+        .limit(MAX_PRODUCTS_LISTED)
+    )
+    rows = await postgrest.rows(query)
+    currencies = ctx.runtime.currencies
+    await currencies.ensure(*{row["currency"] for row in rows})
+    return json_reply(200, {"data": [await loan_product_public(row, currencies) for row in rows]})
 
 
 async def get_loan(ctx: Context) -> Reply:
@@ -96,10 +140,34 @@ async def payoff(ctx: Context) -> Reply:
 
 
 ROUTES: tuple[Route, ...] = (
-    route("POST", "/loans", apply),
-    route("GET", "/loans", list_loans),
-    route("GET", "/loans/{loan_id}", get_loan),
-    route("POST", "/loans/{loan_id}/repayments", repay),
-    route("POST", "/loans/{loan_id}/withdraw", withdraw),
-    route("GET", "/loans/{loan_id}/payoff", payoff),
-)
+    route("POST", "/loans", apply, success=201, body=LoanCreate, response=LoanPublic,
+          summary="Apply for a loan (pending, with the schedule it would have); without "
+          "product_id, the currency's default product; at most 5 pending and 20 a day per "
+          "borrower",
+          errors=("not_found", "account_inactive", "invalid_state", "limit_exceeded",
+                  "rate_limited")),
+    route("GET", "/loans", list_loans, response=LoanList,
+          summary="The caller's loans, newest first, each with its schedule"),
+    # Before /loans/{loan_id}: Starlette tries routes in order, and "products" is no id.
+    route("GET", "/loans/products", list_products, response=LoanProductList,
+          summary="The active loan products: currency, principal range, terms, rate "
+          "(signed-in callers)"),
+    route("GET", "/loans/{loan_id}", get_loan, summary="One loan with its schedule",
+          response=LoanPublic),
+    route("POST", "/loans/{loan_id}/repayments", repay, success=201, body=RepaymentCreate,
+          response=RepaymentPublic, idempotent=True,
+          summary="Repay: past-due interest, past-due principal, the current installment, "
+          "then prepayment of principal from the last installment (the term shortens); more "
+          "than the payoff amount is refused (422 amount_exceeds_payoff); shares the "
+          "per-user money-movement rate limit with transfers (429)",
+          errors=("account_inactive", "invalid_state", "insufficient_funds",
+                  "amount_exceeds_payoff", "rate_limited")),
+    route("POST", "/loans/{loan_id}/withdraw", withdraw, response=LoanPublic,
+          summary="Withdraw a pending application (409 invalid_state otherwise)",
+          errors=("invalid_state",)),
+    route("GET", "/loans/{loan_id}/payoff", payoff, query=LoanPayoffQuery,
+          response=PayoffPublic,
+          summary="What pays the loan off on a date: principal owed, interest due by then "
+          "and the running month's interest accrued 30E/360",
+          errors=("invalid_state",)),
+)  # fmt: skip

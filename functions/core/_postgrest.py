@@ -33,6 +33,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -150,7 +151,7 @@ class Postgrest:
             )
         except httpx.TransportError:
             return False
-        return response.status_code < 500
+        return response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR
 
     async def _execute(self, query: Query) -> Any:
         for attempt in range(self._max_retries + 1):

@@ -1,4 +1,4 @@
-"""Rows and RPC results from PostgREST turned into the public shapes of PRODUCT.md.
+"""Account and entry rows from PostgREST turned into the public shapes of docs/product.md.
 
 The database speaks minor units and its own column names; clients get decimal
 strings formatted with the currency's exponent and only the documented fields
@@ -9,24 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._money import CurrencyTable, format_minor
+from functions.core import CurrencyTable, format_minor
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "CURRENCY_COLUMNS",
     "CUSTOMER_KINDS",
     "ENTRY_COLUMNS",
-    "TRANSFER_COLUMNS",
     "account_public",
+    "currency_public",
     "entry_public",
-    "transfer_public",
 ]
 
 ACCOUNT_COLUMNS = (
     "id,account_number,kind,currency,nickname,status,balance,overdraft_limit,created_at"
 )
-TRANSFER_COLUMNS = "id,from_account_id,to_account_id,amount,currency,description,status,created_at"
 ENTRY_COLUMNS = (
     "id,transfer_id,account_id,amount,balance_after,description,counterparty_account_id,created_at"
+)
+CURRENCY_COLUMNS = (
+    "code,name,exponent,max_transfer_minor,daily_outgoing_limit_minor,transfers_per_minute"
 )
 CUSTOMER_KINDS = frozenset({"checking", "savings"})
 
@@ -50,18 +52,15 @@ async def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict
     }
 
 
-async def transfer_public(row: dict[str, Any], currencies: CurrencyTable) -> dict[str, Any]:
-    await currencies.ensure(row["currency"])
-    exponent = currencies.known_exponent(row["currency"])
+def currency_public(row: dict[str, Any]) -> dict[str, Any]:
+    exponent = int(row["exponent"])
     return {
-        "id": row["id"],
-        "from_account_id": row.get("from_account_id"),
-        "to_account_id": row.get("to_account_id"),
-        "amount": format_minor(int(row["amount"]), exponent),
-        "currency": row["currency"],
-        "description": row.get("description"),
-        "status": row["status"],
-        "created_at": row["created_at"],
+        "code": row["code"],
+        "name": row["name"],
+        "exponent": exponent,
+        "max_transfer": format_minor(int(row["max_transfer_minor"]), exponent),
+        "daily_outgoing_limit": format_minor(int(row["daily_outgoing_limit_minor"]), exponent),
+        "transfers_per_minute": int(row["transfers_per_minute"]),
     }
 
 

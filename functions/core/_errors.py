@@ -1,4 +1,4 @@
-"""Every error a function can answer with, and the SQLSTATE table that maps the ledger's.
+"""Every error a function can answer with, and how a PostgREST answer becomes one.
 
     Exception
      └── ApiError(code, status, message, details)   answered to the client as is
@@ -20,13 +20,17 @@
 `PostgrestError` is kept apart from `UpstreamUnavailable`: the first is the
 database telling the caller "no" (never retried), the second is the function
 not reaching the database (the caller may retry after `Retry-After`). Errors
-become HTTP responses in exactly one place, `functions._core._http`; nothing
-here knows about the web framework.
+become HTTP responses in exactly one place, `functions.core._http`; nothing
+here knows about the web framework. Each class names its code only: the status and
+the default message are the error table's (`_error_table`), as is the SQLSTATE map.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
+
+from ._error_table import kind_of, kind_of_sqlstate
 
 __all__ = [
     "SERIALIZATION_SQLSTATES",
@@ -54,11 +58,14 @@ SERIALIZATION_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 class ApiError(Exception):
-    """An answer for the client: a stable code, an HTTP status, a safe message."""
+    """An answer for the client: a stable code, its status, a safe message."""
 
-    code = "internal"
-    status = 500
-    message = "internal error"
+    code: str = "internal"
+    status: int = kind_of("internal").status
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.status = kind_of(cls.code).status
 
     def __init__(
         self,
@@ -66,12 +73,12 @@ class ApiError(Exception):
         *,
         details: Any = None,
         code: str | None = None,
-        status: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.message = message or type(self).message
-        self.code = code or type(self).code
-        self.status = status or type(self).status
+        kind = kind_of(code or type(self).code)
+        self.code = kind.code
+        self.status = kind.status
+        self.message = message or kind.message
         self.details = details
         self.headers = headers or {}
         super().__init__(f"{self.code}: {self.message}")
@@ -79,14 +86,10 @@ class ApiError(Exception):
 
 class BadRequest(ApiError):
     code = "invalid_json"
-    status = 400
-    message = "the request body is not valid JSON"
 
 
 class Unauthorized(ApiError):
     code = "unauthorized"
-    status = 401
-    message = "a valid bearer token is required"
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="ledgerbase"'})
@@ -94,20 +97,14 @@ class Unauthorized(ApiError):
 
 class Forbidden(ApiError):
     code = "forbidden"
-    status = 403
-    message = "you are not allowed to do this"
 
 
 class NotFound(ApiError):
     code = "not_found"
-    status = 404
-    message = "not found"
 
 
 class MethodNotAllowed(ApiError):
     code = "method_not_allowed"
-    status = 405
-    message = "method not allowed on this path"
 
     def __init__(self, allowed: list[str]) -> None:
         super().__init__(f"use one of: {', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
@@ -115,14 +112,10 @@ class MethodNotAllowed(ApiError):
 
 class PayloadTooLarge(ApiError):
     code = "payload_too_large"
-    status = 413
-    message = "the request body is too large"
 
 
 class ValidationFailed(ApiError):
     code = "validation_failed"
-    status = 422
-    message = "the request is not valid"
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__(details=problems)
@@ -133,13 +126,11 @@ class ValidationFailed(ApiError):
 
 
 class PostgrestError(ApiError):
-    """The database refused the call; `code` and `status` come from the SQLSTATE table."""
+    """The database refused the call; its code comes from the error table's SQLSTATEs."""
 
 
 class RateLimited(PostgrestError):
     code = "rate_limited"
-    status = 429
-    message = "too many requests"
 
     def __init__(self, message: str | None, retry_after_seconds: int) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_seconds)})
@@ -147,8 +138,6 @@ class RateLimited(PostgrestError):
 
 class UpstreamUnavailable(ApiError):
     code = "upstream_unavailable"
-    status = 503
-    message = "the ledger is unavailable, retry shortly"
 
     def __init__(self, retry_after_seconds: int = 1) -> None:
         super().__init__(headers={"Retry-After": str(retry_after_seconds)})
@@ -156,34 +145,6 @@ class UpstreamUnavailable(ApiError):
 
 class InternalError(ApiError):
     """A bug or an answer we do not understand: logged in full, answered with nothing."""
-
-
-# The ledger's business SQLSTATEs (docs/sql-contract.md): code, HTTP status.
-_LEDGER_SQLSTATES: dict[str, tuple[str, int]] = {
-    "BK001": ("insufficient_funds", 422),
-    "BK002": ("currency_mismatch", 422),
-    "BK003": ("same_account", 422),
-    "BK004": ("account_inactive", 409),
-    "BK005": ("not_found", 404),
-    "BK006": ("idempotency_key_reused", 409),
-    "BK007": ("limit_exceeded", 422),
-    "BK008": ("rate_limited", 429),
-    "BK009": ("validation_failed", 422),
-    "BK010": ("forbidden", 403),
-    "BK011": ("invalid_state", 409),
-    "BK012": ("amount_exceeds_payoff", 422),
-}
-
-# PostgREST's and Postgres's own codes that a correct call can still meet.
-_PLATFORM_SQLSTATES: dict[str, tuple[str, int, str]] = {
-    "PGRST301": ("unauthorized", 401, "a valid bearer token is required"),
-    "PGRST302": ("unauthorized", 401, "a valid bearer token is required"),
-    "PGRST303": ("unauthorized", 401, "a valid bearer token is required"),
-    "PGRST116": ("not_found", 404, "not found"),
-    "42501": ("forbidden", 403, "you are not allowed to do this"),
-}
-
-_DEFAULT_MESSAGES = {code: code.replace("_", " ") for code, _ in _LEDGER_SQLSTATES.values()}
 
 
 def _retry_after_seconds(details: Any) -> int:
@@ -194,55 +155,55 @@ def _retry_after_seconds(details: Any) -> int:
     return min(max(seconds, 1), 3_600)
 
 
-def _ledger_error(sqlstate: str, message: Any, details: Any) -> ApiError:
-    code, status = _LEDGER_SQLSTATES[sqlstate]
-    text = message if isinstance(message, str) and message else _DEFAULT_MESSAGES[code]
-    if code == "rate_limited":
+def _ledger_error(code: str, message: Any, details: Any) -> ApiError:
+    """A refusal raised by the ledger's own SQL, whose message is written for clients."""
+    text = message if isinstance(message, str) and message else None
+    if code == RateLimited.code:
         return RateLimited(text, _retry_after_seconds(details))
-    if code == "validation_failed":
+    if code == ValidationFailed.code:
         field = details.removeprefix("p_") if isinstance(details, str) and details else "body"
-        problems = [{"field": field, "message": text}]
-        return PostgrestError(text, code=code, status=status, details=problems)
-    return PostgrestError(text, code=code, status=status, details=details)
+        problems = [{"field": field, "message": text or kind_of(code).message}]
+        return PostgrestError(text, code=code, details=problems)
+    return PostgrestError(text, code=code, details=details)
 
 
 def error_from_postgrest(http_status: int, body: Any, retry_after_seconds: int) -> ApiError:
     """Map one PostgREST error answer (HTTP status and JSON body) to the error to answer.
 
-    The ledger's own SQLSTATEs carry messages written for clients ("account
-    (id=...) is frozen"); anything else may carry SQL or table names, so its text
-    never reaches the client.
+    The ledger's own SQLSTATEs (class BK) carry messages written for clients
+    ("account (id=...) is frozen"); anything else may carry SQL or table names, so its
+    text never reaches the client.
     """
     sqlstate = body.get("code") if isinstance(body, dict) else None
-    if isinstance(sqlstate, str) and sqlstate in _LEDGER_SQLSTATES:
-        error = _ledger_error(sqlstate, body.get("message"), body.get("details"))
+    if not isinstance(sqlstate, str) or not sqlstate:
+        # Not PostgREST's JSON error, or one without a SQLSTATE (what PostgREST answers
+        # when the database backend dies mid-call): the outcome is unknown and may have
+        # committed, so the client retries with its idempotency key to learn it.
+        return UpstreamUnavailable(retry_after_seconds)
+    kind = kind_of_sqlstate(sqlstate)
+    exact = kind is not None and sqlstate in kind.sqlstates
+    if exact and kind is not None and sqlstate.startswith("BK"):
+        error = _ledger_error(kind.code, body.get("message"), body.get("details"))
         if body.get("replayed") is True:
             # A refusal stored under an idempotency key, answered again: same status and
-            # body as the first time, marked like a replayed success (PRODUCT.md).
+            # body as the first time, marked like a replayed success (docs/product.md).
             error.headers["Idempotent-Replayed"] = "true"
         return error
-    if isinstance(sqlstate, str) and sqlstate in _PLATFORM_SQLSTATES:
-        code, status, message = _PLATFORM_SQLSTATES[sqlstate]
-        if status == Unauthorized.status:
-            return Unauthorized()
-        return PostgrestError(message, code=code, status=status)
-    if not isinstance(sqlstate, str) or not sqlstate or http_status >= 500:
-        # Not PostgREST's JSON error, or one without a SQLSTATE (what PostgREST answers
-        # when the database backend dies mid-call), or a 5xx: the outcome is unknown and
-        # may have committed, so the client retries with its idempotency key to learn it.
+    if http_status >= HTTPStatus.INTERNAL_SERVER_ERROR and not exact:
+        # PostgREST's own failure without a SQLSTATE the table knows: the outcome is unknown.
         return UpstreamUnavailable(retry_after_seconds)
-    if _is_transient(sqlstate):
+    return _platform_error(kind.code if kind else InternalError.code, retry_after_seconds)
+
+
+def _platform_error(code: str, retry_after_seconds: int) -> ApiError:
+    """PostgREST's and Postgres's own codes, answered with the table's default message."""
+    if code == Unauthorized.code:
+        return Unauthorized()
+    if code == UpstreamUnavailable.code:
         return UpstreamUnavailable(retry_after_seconds)
-    if sqlstate[:2] in ("22", "23"):
+    if code == ValidationFailed.code:
         # Data and integrity exceptions the models did not catch: the input is at fault.
         return ValidationFailed.field("body", "the database refused a value in this request")
-    return InternalError()
-
-
-def _is_transient(sqlstate: str) -> bool:
-    """Connection, resource and cancellation classes, and PostgREST's connection errors."""
-    return (
-        sqlstate[:2] in ("08", "53", "57")
-        or sqlstate in SERIALIZATION_SQLSTATES
-        or (sqlstate in ("PGRST000", "PGRST001", "PGRST002", "PGRST003"))
-    )
+    if code == InternalError.code:
+        return InternalError()
+    return PostgrestError(code=code)
