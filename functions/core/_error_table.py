@@ -6,7 +6,7 @@ SQLSTATEs only; the functions map them here (`_errors.error_from_postgrest`), th
 exceptions of `_errors` read their status and message from here, and the OpenAPI
 error descriptions (`functions/openapi.py`) and docs/errors.md are generated from
 it (`python -m functions.openapi errors > docs/errors.md`, part of `make openapi`).
-docs/decisions/0013-one-error-table-in-python.md says why the table lives in Python
+docs/decisions/0008-one-error-table-in-python.md says why the table lives in Python
 rather than in SQL.
 
 SQLSTATEs of class `BK` are the ledger's own: their messages are written for clients
