@@ -223,7 +223,7 @@ end;
 $$;
 
 -- The idempotency key every money-moving RPC takes, by the rule the functions
--- document (functions/_core/_models.py IDEMPOTENCY_KEY): 1 to 255 characters
+-- document (functions/core/_fields.py IDEMPOTENCY_KEY): 1 to 255 characters
 -- of A-Z a-z 0-9 _ . : -
 create function private.require_idempotency_key(p_key text)
 returns void
@@ -347,7 +347,7 @@ $$;
 -- The HTTP status PostgREST answers a stored refusal with (`response.status`):
 -- a refusal is returned, not raised, so that its idempotency record commits,
 -- and PostgREST can only learn its status from the transaction. This mirrors
--- the functions' error table (functions/_core/_errors.py), which maps every
+-- the functions' error table (functions/core/_error_table.py), which maps every
 -- SQLSTATE for the functions' own answers; tests/integration/
 -- test_ledger_errors.py checks that the two agree.
 create function private.http_status(p_sqlstate text)

@@ -4,7 +4,7 @@
 --
 --   * `transfers.initiated_by` is the auth user id of whoever started a
 --     transfer, which the receiver must not learn. The functions never return
---     it (functions/_core/_public.py TRANSFER_COLUMNS), so `authenticated` has
+--     it (functions/transfers/_public.py TRANSFER_COLUMNS), so `authenticated` has
 --     column privileges on every other column of transfers and none on
 --     initiated_by. service_role and the security definer functions (which
 --     build the RPC replies) still read it; `select=*` on transfers with a
