@@ -13,30 +13,35 @@ ALTER TABLE "public"."entries"
 -- grant: written here by hand.
 grant usage on schema extensions to ledger_owner;
 
-CREATE OR REPLACE FUNCTION private.entry_hash (
-  p_previous_hash           bytea,
-  p_transfer_id             uuid,
-  p_account_id              uuid,
-  p_account_version         bigint,
-  p_amount                  bigint,
-  p_balance_after           bigint,
+create or replace function private.entry_hash(
+  p_previous_hash bytea,
+  p_transfer_id uuid,
+  p_account_id uuid,
+  p_account_version bigint,
+  p_amount bigint,
+  p_balance_after bigint,
   p_counterparty_account_id uuid,
-  p_description             text,
-  p_created_at              timestamp with time zone
+  p_description text,
+  p_created_at timestamptz
 )
-  RETURNS bytea
-  LANGUAGE sql
-  IMMUTABLE
-  SET search_path TO ''
-  AS $function$
+returns bytea
+language sql
+stable
+security invoker
+as $$
   select extensions.digest(
     coalesce(p_previous_hash, ''::bytea)
-      || convert_to(jsonb_build_array(
-           p_transfer_id, p_account_id, p_account_version, p_amount, p_balance_after,
-           p_counterparty_account_id, p_description,
-           (extract(epoch from p_created_at) * 1000000)::bigint)::text, 'UTF8'),
+      || pg_catalog.uuid_send(p_transfer_id)
+      || pg_catalog.uuid_send(p_account_id)
+      || pg_catalog.int8send(p_account_version)
+      || pg_catalog.int8send(p_amount)
+      || pg_catalog.int8send(p_balance_after)
+      || pg_catalog.uuid_send(p_counterparty_account_id)
+      || pg_catalog.int8send((extract(epoch from p_created_at) * 1000000)::bigint)
+      || case when p_description is null then '\x00'::bytea
+              else '\x01'::bytea || pg_catalog.convert_to(p_description, 'UTF8') end,
     'sha256')
-$function$;
+$$;
 
 CREATE OR REPLACE FUNCTION private.post_transfer (
   p_transfer_id  uuid,

@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from scripts import schema_diff
+from tests.conftest import ROOT
 from tests.conftest import TestUser as User
 from tests.integration.loans_support import (
     RestFactory,
@@ -33,6 +35,16 @@ from tests.integration.loans_support import (
 
 pytestmark = pytest.mark.integration
 
+CHAIN_MIGRATION = "hash_chained_entries"
+# One bench-style transfer (sql/bench/transfer_funds.sql) between fixture accounts.
+FIXTURE_TRANSFER = (
+    "select public.transfer_funds(s.account_id, d.account_id, 0.01, 'XTS',"
+    " gen_random_uuid()::text)"
+    "  from bench_fixture.accounts as s join bench_fixture.accounts as d on d.n = {dst}"
+    "  cross join lateral (select set_config('request.jwt.claims', s.claims, true),"
+    "                             set_config('role', 'authenticated', true) offset 0) as c"
+    " where s.n = {src}"
+)
 VERIFY = "select account_id::text, entry_id, account_version, problem from public.verify_ledger()"
 
 
@@ -239,3 +251,28 @@ def test_verify_ledger_is_for_staff_only(
     answered = rpc(rest(admin.token), "verify_ledger")
     assert answered.status_code == 200, answered.text
     assert answered.json() == []
+
+
+def test_the_migration_chains_the_entries_posted_before_it() -> None:
+    """Entries, settled credits and credits still pending when the column arrives."""
+    migrations = sorted(schema_diff.MIGRATIONS.glob("*.sql"))
+    chain = next(path for path in migrations if path.stem.endswith(CHAIN_MIGRATION))
+    with schema_diff.scratch_cluster() as cluster:
+        for path in migrations[: migrations.index(chain)]:
+            cluster.apply(path)
+        # Six funded accounts; account 1 takes deferred credits (sql/bench/setup.sql).
+        setup = ROOT / "sql" / "bench" / "setup.sql"
+        cluster.psql("-v", "accounts=6", "-v", "currency=XTS", "-f", str(setup), what="setup")
+        pairs = [(2, 3), (3, 2), (2, 1), (4, 1), (5, 6), (3, 1), (6, 1)]
+        for n, (src, dst) in enumerate(pairs):
+            cluster.psql("-c", FIXTURE_TRANSFER.format(src=src, dst=dst), what="transfer")
+            if n == 3:
+                cluster.psql("-c", "select public.settle_pending_credits()", what="settle")
+        cluster.apply(chain)
+        counts = "select count(*) filter (where hash is null), count(*) from public.entries"
+        assert cluster.psql("-c", counts, what="entries").split() == ["0|24"]
+        verify = "select count(*) from public.verify_ledger()"
+        assert cluster.psql("-c", verify, what="verify").strip() == "0"
+        assert cluster.psql("-c", "select public.settle_pending_credits()", what="settle") == "2\n"
+        cluster.psql("-c", FIXTURE_TRANSFER.format(src=1, dst=2), what="transfer")
+        assert cluster.psql("-c", verify, what="verify").strip() == "0"
