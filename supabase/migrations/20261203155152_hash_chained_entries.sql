@@ -278,29 +278,38 @@ REVOKE ALL ON FUNCTION "public"."verify_ledger"() FROM PUBLIC, "anon";
 
 -- Chain the existing entries of each account in version order, as the
 -- posting code would have; the append-only trigger is off for this one
--- update only.
+-- backfill only. A loop, not a recursive CTE: the CTE's planner chose a scan
+-- of the whole table per recursion step (4 min 53 s for 191,660 entries). An
+-- account's chain stops at a hole in its versions, leaving the rest of it
+-- unchained for the check below.
 alter table public.entries disable trigger entries_are_append_only;
 
-with recursive chain as (
-  select e.id, e.account_id, e.account_version,
-         private.entry_hash(null, e.transfer_id, e.account_id, e.account_version, e.amount,
-                            e.balance_after, e.counterparty_account_id, e.description,
-                            e.created_at) as hash
-    from public.entries as e
-   where e.account_version = 1
-  union all
-  select e.id, e.account_id, e.account_version,
-         private.entry_hash(c.hash, e.transfer_id, e.account_id, e.account_version, e.amount,
-                            e.balance_after, e.counterparty_account_id, e.description,
-                            e.created_at)
-    from chain as c
-    join public.entries as e
-      on e.account_id = c.account_id and e.account_version = c.account_version + 1
-)
-update public.entries as e
-   set hash = chain.hash
-  from chain
- where chain.id = e.id;
+do $$
+declare
+  v_entry public.entries;
+  v_account_id uuid;
+  v_version bigint;
+  v_hash bytea;
+begin
+  for v_entry in select * from public.entries order by account_id, account_version loop
+    if v_account_id is distinct from v_entry.account_id then
+      v_account_id := v_entry.account_id;
+      v_version := 0;
+      v_hash := null;
+    end if;
+    if v_version is not null and v_entry.account_version = v_version + 1 then
+      v_hash := private.entry_hash(v_hash, v_entry.transfer_id, v_entry.account_id,
+                                   v_entry.account_version, v_entry.amount,
+                                   v_entry.balance_after, v_entry.counterparty_account_id,
+                                   v_entry.description, v_entry.created_at);
+      v_version := v_entry.account_version;
+      update public.entries set hash = v_hash where id = v_entry.id;
+    else
+      v_version := null;
+    end if;
+  end loop;
+end
+$$;
 
 alter table public.entries enable trigger entries_are_append_only;
 
