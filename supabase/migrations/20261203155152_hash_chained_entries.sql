@@ -28,6 +28,7 @@ returns bytea
 language sql
 stable
 security invoker
+set search_path = ''
 as $$
   select extensions.digest(
     coalesce(p_previous_hash, ''::bytea)

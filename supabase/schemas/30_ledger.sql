@@ -255,12 +255,10 @@ $$;
 -- next. The id is left out: it is drawn from a sequence while the row is
 -- inserted, and the chain orders entries by account_version.
 --
--- No `set search_path` here, unlike every other function: a SET clause stops
--- Postgres from inlining a SQL function, and this one runs twice per
--- transfer, so it is written to be inlined instead: one expression, every
--- name schema-qualified, operators from pg_catalog (always searched first),
--- and `stable` rather than immutable, because convert_to and extract are
--- stable and an immutable function is not inlined around them.
+-- A SQL function with a SET clause is never inlined, so each call pays for
+-- the call and the search_path switch (docs/decisions/0021 has the cost);
+-- the Supabase security advisor requires the setting on every function, and
+-- the byte layout keeps one definition.
 create function private.entry_hash(
   p_previous_hash bytea,
   p_transfer_id uuid,
@@ -276,6 +274,7 @@ returns bytea
 language sql
 stable
 security invoker
+set search_path = ''
 as $$
   select extensions.digest(
     coalesce(p_previous_hash, ''::bytea)
