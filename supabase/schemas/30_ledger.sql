@@ -6,6 +6,12 @@
 -- money against the bank's system cash account, so they are transfers too.
 -- Each entry records the balance it left and the account version it
 -- produced, so an account's history can be checked row by row (sql/checks).
+-- Each entry also carries `hash`, sha256 of the previous entry's hash of the
+-- same account and the entry's own fields (private.entry_hash): a chain per
+-- account, written under the lock the posting holds on that account anyway,
+-- so no global serialisation point appears. verify_ledger()
+-- (60_audit_and_guards.sql) recomputes the chains, so an edit made past the
+-- guards (triggers disabled by a superuser) is visible afterwards.
 -- Entries and transfers are append-only (60_audit_and_guards.sql).
 --
 -- Idempotency records are keyed by (caller, key) and hold a sha256 of the
@@ -72,6 +78,8 @@ create table public.entries (
   -- The other side of the transfer, copied so a statement line needs no join.
   counterparty_account_id uuid not null,
   created_at timestamptz not null default now(),
+  -- private.entry_hash of the account's previous entry's hash and this row.
+  hash bytea not null check (length(hash) = 32),
   constraint entries_one_per_account_version unique (account_id, account_version)
 );
 
@@ -242,8 +250,55 @@ $$;
 
 -- Posting ----------------------------------------------------------------------
 
+-- The hash that chains an entry to the previous entry of its account:
+-- sha256(previous hash || canonical fields), the previous hash empty for an
+-- account's first entry. The fields are their fixed-width binary send forms
+-- (uuid 16 bytes, bigint 8 bytes big-endian, created_at as epoch microseconds
+-- so the bytes do not depend on the session's TimeZone), in the order of the
+-- parameters, then the description last, after a byte that tells null
+-- (0x00) from text (0x01 and its UTF-8 bytes): no field can run into the
+-- next. The id is left out: it is drawn from a sequence while the row is
+-- inserted, and the chain orders entries by account_version.
+--
+-- A SQL function with a SET clause is never inlined, so each call pays for
+-- the call and the search_path switch (docs/decisions/0021 has the cost);
+-- the Supabase security advisor requires the setting on every function, and
+-- the byte layout keeps one definition.
+create function private.entry_hash(
+  p_previous_hash bytea,
+  p_transfer_id uuid,
+  p_account_id uuid,
+  p_account_version bigint,
+  p_amount bigint,
+  p_balance_after bigint,
+  p_counterparty_account_id uuid,
+  p_description text,
+  p_created_at timestamptz
+)
+returns bytea
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select extensions.digest(
+    coalesce(p_previous_hash, ''::bytea)
+      || pg_catalog.uuid_send(p_transfer_id)
+      || pg_catalog.uuid_send(p_account_id)
+      || pg_catalog.int8send(p_account_version)
+      || pg_catalog.int8send(p_amount)
+      || pg_catalog.int8send(p_balance_after)
+      || pg_catalog.uuid_send(p_counterparty_account_id)
+      || pg_catalog.int8send((extract(epoch from p_created_at) * 1000000)::bigint)
+      || case when p_description is null then '\x00'::bytea
+              else '\x01'::bytea || pg_catalog.convert_to(p_description, 'UTF8') end,
+    'sha256')
+$$;
+
 -- The posting: the caller has locked both rows and checked every rule; one
--- statement moves the balances and writes the entries and the transfer; and a debited deferred account is settled first, so its entries
+-- statement moves the balances and writes the entries (each chained to its
+-- account's previous entry, which the lock keeps in place) and the transfer;
+-- and a debited deferred account is settled first, so its entries
 -- keep their order even for callers that do not settle themselves (the loan
 -- functions: their funds check sees the balance before the settle, which can
 -- only refuse, never overdraw).
@@ -276,12 +331,22 @@ begin
   ), posted as (
     insert into public.entries
       (transfer_id, account_id, amount, balance_after, account_version, description,
-       counterparty_account_id)
+       counterparty_account_id, created_at, hash)
     values
       (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
-       p_from.version + 1, p_description, p_to.id),
+       p_from.version + 1, p_description, p_to.id, now(),
+       private.entry_hash(
+         (select e.hash from public.entries as e
+           where e.account_id = p_from.id and e.account_version = p_from.version),
+         p_transfer_id, p_from.id, p_from.version + 1, -p_amount_minor,
+         p_from.balance - p_amount_minor, p_to.id, p_description, now())),
       (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
-       p_to.version + 1, p_description, p_from.id)
+       p_to.version + 1, p_description, p_from.id, now(),
+       private.entry_hash(
+         (select e.hash from public.entries as e
+           where e.account_id = p_to.id and e.account_version = p_to.version),
+         p_transfer_id, p_to.id, p_to.version + 1, p_amount_minor,
+         p_to.balance + p_amount_minor, p_from.id, p_description, now()))
   )
   insert into public.transfers
     (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
@@ -391,6 +456,7 @@ revoke execute on function
   private.require_user(text),
   private.require_idempotency_key(text),
   private.http_status(text),
+  private.entry_hash(bytea, uuid, uuid, bigint, bigint, bigint, uuid, text, timestamptz),
   private.post_transfer(uuid, text, public.accounts, public.accounts, bigint, text, uuid),
   private.claim_idempotency_key(uuid, text, bytea, uuid),
   private.replay_idempotency_key(uuid, text, bytea),

@@ -234,9 +234,9 @@ grant execute on function public.transfer_funds(uuid, uuid, numeric, text, text,
 --     receiver's row.
 -- `private.settle_account` (run by `public.settle_pending_credits`, by pg_cron,
 -- and first thing by every debit of a deferred account) locks the receiver's
--- row, deletes its committed pending credits and, in the same statement,
--- posts them as entries in id order with contiguous versions and running
--- balance_after, then adds their sum to the balance: one transaction, so
+-- row, deletes its committed pending credits and posts them as entries in id
+-- order with contiguous versions, running balance_after and chained hashes,
+-- then adds their sum to the balance: one transaction, so
 -- balance = sum of entries and contiguous versions hold at every commit.
 -- The pending credits of a transfer plus its entries sum to zero
 -- (sql/checks/01), and an unsettled credit always belongs to a transfer with
@@ -319,7 +319,9 @@ create trigger pending_credits_come_from_postings
 -- Move the account's committed pending credits into entries, in id order, and
 -- add them to the balance. `p_account` is the row as the caller locked it
 -- (`for no key update`); answers the row after the settle. One statement
--- deletes, numbers and posts, so a credit is either pending or an entry.
+-- deletes the credits; each entry's hash needs the one before it, so a loop
+-- chains them in order (linear in the batch) and one insert posts them, all
+-- in the caller's transaction, so a credit is either pending or an entry.
 create function private.settle_account(p_account public.accounts)
 returns public.accounts
 language plpgsql
@@ -327,34 +329,53 @@ security invoker
 set search_path = ''
 as $$
 declare
-  v_count bigint;
-  v_sum bigint;
+  v_ids bigint[];
+  v_transfer_ids uuid[];
+  v_amounts bigint[];
+  v_descriptions text[];
+  v_counterparty_ids uuid[];
+  v_balances bigint[] := '{}';
+  v_hashes bytea[] := '{}';
+  v_balance bigint := p_account.balance;
+  v_hash bytea;
   v_account public.accounts := p_account;
 begin
   with moved as (
     delete from public.pending_credits where account_id = p_account.id
     returning id, transfer_id, amount, description, counterparty_account_id
-  ), numbered as (
-    select m.*, row_number() over (order by m.id) as n,
-           sum(m.amount) over (order by m.id) as running
-      from moved as m
-  ), posted as (
-    insert into public.entries
-      (transfer_id, account_id, amount, balance_after, account_version, description,
-       counterparty_account_id)
-    select transfer_id, p_account.id, amount, p_account.balance + running, p_account.version + n,
-           description, counterparty_account_id
-      from numbered
-     order by n
-    returning amount
   )
-  select count(*), coalesce(sum(amount), 0) into v_count, v_sum from posted;
-  if v_count > 0 then
-    update public.accounts
-       set balance = balance + v_sum, version = version + v_count, updated_at = now()
-     where id = p_account.id
-    returning * into v_account;
+  select array_agg(id order by id), array_agg(transfer_id order by id),
+         array_agg(amount order by id), array_agg(description order by id),
+         array_agg(counterparty_account_id order by id)
+    into v_ids, v_transfer_ids, v_amounts, v_descriptions, v_counterparty_ids
+    from moved;
+  if v_ids is null then
+    return v_account;
   end if;
+  select e.hash into v_hash
+    from public.entries as e
+   where e.account_id = p_account.id and e.account_version = p_account.version;
+  for i in 1 .. cardinality(v_ids) loop
+    v_balance := v_balance + v_amounts[i];
+    v_hash := private.entry_hash(v_hash, v_transfer_ids[i], p_account.id, p_account.version + i,
+                                 v_amounts[i], v_balance, v_counterparty_ids[i], v_descriptions[i],
+                                 now());
+    v_balances := v_balances || v_balance;
+    v_hashes := v_hashes || v_hash;
+  end loop;
+  insert into public.entries
+    (transfer_id, account_id, amount, balance_after, account_version, description,
+     counterparty_account_id, created_at, hash)
+  select c.transfer_id, p_account.id, c.amount, c.balance_after, p_account.version + c.n,
+         c.description, c.counterparty_account_id, now(), c.hash
+    from unnest(v_transfer_ids, v_amounts, v_balances, v_descriptions, v_counterparty_ids, v_hashes)
+         with ordinality
+         as c (transfer_id, amount, balance_after, description, counterparty_account_id, hash, n)
+   order by c.n;
+  update public.accounts
+     set balance = v_balance, version = version + cardinality(v_ids), updated_at = now()
+   where id = p_account.id
+  returning * into v_account;
   return v_account;
 end;
 $$;
@@ -440,10 +461,15 @@ begin
   ), posted as (
     insert into public.entries
       (transfer_id, account_id, amount, balance_after, account_version, description,
-       counterparty_account_id)
+       counterparty_account_id, created_at, hash)
     values
       (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
-       p_from.version + 1, p_description, p_to.id)
+       p_from.version + 1, p_description, p_to.id, now(),
+       private.entry_hash(
+         (select e.hash from public.entries as e
+           where e.account_id = p_from.id and e.account_version = p_from.version),
+         p_transfer_id, p_from.id, p_from.version + 1, -p_amount_minor,
+         p_from.balance - p_amount_minor, p_to.id, p_description, now()))
   ), pending as (
     insert into public.pending_credits
       (transfer_id, account_id, amount, description, counterparty_account_id)

@@ -25,8 +25,9 @@
 --
 -- A superuser, or a role granted membership in `ledger_owner`, can still
 -- `set role ledger_owner` or disable the triggers; the entries' hash chain is
--- what makes such an edit visible afterwards
--- (docs/decisions/0001-ledger-guards-trust-the-owning-role.md).
+-- what makes such an edit visible afterwards: verify_ledger(), at the end of
+-- this file (docs/decisions/0001-ledger-guards-trust-the-owning-role.md,
+-- docs/decisions/0021-hash-chained-entries.md).
 
 create function private.guard_account_update()
 returns trigger
@@ -401,3 +402,92 @@ alter function private.purge_idempotency_keys(interval) owner to ledger_owner;
 revoke execute on function private.purge_idempotency_keys(interval) from public;
 
 grant execute on function private.purge_idempotency_keys(interval) to service_role;
+
+-- Ledger verification -----------------------------------------------------------
+
+-- Recompute every account's hash chain and answer every break, one row each,
+-- named by account and entry; no rows when the ledger is as the postings
+-- wrote it. Each entry is checked against the stored hash of the entry
+-- before it, so one edit is named where it was made:
+--   * entry_altered: the entry's hash does not match its fields and the
+--     previous entry's hash (a field edited, or a hash replaced);
+--   * entries_missing: the versions before this entry do not run on from
+--     the previous one (entries deleted, or a version edited);
+--   * head_mismatch: the account's version is not its last entry's version
+--     (entries deleted at the end, or an entry added past the posting);
+--     entry_id is the last entry's id, null when the account has none.
+-- A chain proves what the database holds was written in order by the
+-- postings, not that nobody rewrote the whole chain after an edit: that
+-- needs the chain heads copied somewhere the database's superuser cannot
+-- write. Staff only (the dashboard, service_role, an admin's token):
+-- sql/checks/09 runs it.
+create function private.verify_ledger()
+returns table (
+  account_id uuid, entry_id bigint, account_version bigint, problem text, detail text
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select private.require_staff('verify_ledger');
+  with chained as (
+    select e.*,
+           lag(e.hash) over w as previous_hash,
+           coalesce(lag(e.account_version) over w, 0) as previous_version
+      from public.entries as e
+    window w as (partition by e.account_id order by e.account_version)
+  ), breaks as (
+    select c.account_id, c.id as entry_id, c.account_version, 'entries_missing' as problem,
+           format('account (id=%s) has no entries with versions %s to %s before entry (id=%s)',
+                  c.account_id, c.previous_version + 1, c.account_version - 1, c.id) as detail
+      from chained as c
+     where c.account_version <> c.previous_version + 1
+    union all
+    select c.account_id, c.id, c.account_version, 'entry_altered',
+           format('entry (id=%s, version %s) of account (id=%s) does not match its hash',
+                  c.id, c.account_version, c.account_id)
+      from chained as c
+     where c.account_version = c.previous_version + 1
+       and c.hash is distinct from private.entry_hash(
+             c.previous_hash, c.transfer_id, c.account_id, c.account_version, c.amount,
+             c.balance_after, c.counterparty_account_id, c.description, c.created_at)
+    union all
+    select a.id, last.id, a.version, 'head_mismatch',
+           format('account (id=%s) is at version %s but its last entry (id=%s) is version %s',
+                  a.id, a.version, last.id, coalesce(last.account_version, 0))
+      from public.accounts as a
+      left join lateral (
+        select e.id, e.account_version from public.entries as e
+         where e.account_id = a.id
+         order by e.account_version desc
+         limit 1
+      ) as last on true
+     where a.version <> coalesce(last.account_version, 0)
+  )
+  select b.account_id, b.entry_id, b.account_version, b.problem, b.detail
+    from breaks as b
+   order by b.account_id, b.account_version, b.problem
+$$;
+
+alter function private.verify_ledger() owner to ledger_owner;
+
+revoke execute on function private.verify_ledger() from public;
+
+grant execute on function private.verify_ledger() to authenticated, service_role;
+
+create function public.verify_ledger()
+returns table (
+  account_id uuid, entry_id bigint, account_version bigint, problem text, detail text
+)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select * from private.verify_ledger()
+$$;
+
+revoke execute on function public.verify_ledger() from public, anon, authenticated, service_role;
+
+grant execute on function public.verify_ledger() to authenticated, service_role;
