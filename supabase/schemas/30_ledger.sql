@@ -261,7 +261,7 @@ $$;
 -- inserted, and the chain orders entries by account_version.
 --
 -- A SQL function with a SET clause is never inlined, so each call pays for
--- the call and the search_path switch (docs/decisions/0021 has the cost);
+-- the call and the search_path switch (docs/decisions/0011-hash-chained-entries.md has the cost);
 -- the Supabase security advisor requires the setting on every function, and
 -- the byte layout keeps one definition.
 create function private.entry_hash(

@@ -27,7 +27,7 @@
 -- `set role ledger_owner` or disable the triggers; the entries' hash chain is
 -- what makes such an edit visible afterwards: verify_ledger(), at the end of
 -- this file (docs/decisions/0001-ledger-guards-trust-the-owning-role.md,
--- docs/decisions/0021-hash-chained-entries.md).
+-- docs/decisions/0011-hash-chained-entries.md).
 
 create function private.guard_account_update()
 returns trigger
