@@ -67,7 +67,10 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
     assert report["ratios"]["cold_start_vs_imports"] is not None
     assert set(report["ratios"]) == set(TARGETS)
     imports = report["cold_start"]["imports"]
-    assert 0 < imports["functions_framework.aio"] < imports["with_required_libraries"]
+    # One process each: which import is slower is a measurement for the full bench, and
+    # on a busy machine a single sample of each can come out either way.
+    assert imports["functions_framework.aio"] > 0
+    assert imports["with_required_libraries"] > 0
     if "function" in measured:
         (pair,) = report["added_latency"]["pairs_p50_ms"]
         assert pair["rpc"] > 0
