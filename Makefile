@@ -72,9 +72,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-openapi: install  ## regenerate functions/openapi.json and docs/errors.md from the code
+openapi: install  ## regenerate functions/openapi.json, docs/errors.md and the SQL status view from the code
 	$(PY) -m functions.openapi > functions/openapi.json
 	$(PY) -m functions.openapi errors > docs/errors.md
+	$(PY) -m functions.openapi sql > supabase/schemas/11_error_statuses.sql
 
 bench: install  ## the side-by-side benchmarks (minutes); results in bench/results/
 	$(PY) bench/run.py

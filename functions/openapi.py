@@ -19,7 +19,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from functions.core import ERROR_TABLE, Context, ErrorBody, Reply, Route, kind_of, render_doc, route
+from functions.core import (
+    ERROR_TABLE,
+    Context,
+    ErrorBody,
+    Reply,
+    Route,
+    kind_of,
+    render_doc,
+    render_sql,
+    route,
+)
 
 __all__ = ["DOCUMENT_PATH", "ROUTES", "build_document", "render"]
 
@@ -218,5 +228,7 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 if __name__ == "__main__":
-    # `errors` prints docs/errors.md, generated from the same error table as the document.
-    print(render_doc() if sys.argv[1:] == ["errors"] else render(), end="")
+    # `errors` prints docs/errors.md and `sql` the SQL's status view, both generated from the
+    # same error table as the document.
+    outputs = {("errors",): render_doc, ("sql",): render_sql}
+    print(outputs.get(tuple(sys.argv[1:]), render)(), end="")

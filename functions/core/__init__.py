@@ -7,7 +7,7 @@ The modules are private; this package is the surface the functions import from.
 from __future__ import annotations
 
 from ._config import ConfigError, Settings, get_settings, load_settings
-from ._error_table import ERROR_TABLE, ErrorKind, kind_of, render_doc
+from ._error_table import ERROR_TABLE, SQL_PATH, ErrorKind, kind_of, render_doc, render_sql
 from ._errors import (
     ApiError,
     BadRequest,
@@ -54,6 +54,7 @@ __all__ = [
     "ERROR_TABLE",
     "IDEMPOTENCY_KEY_PATTERN",
     "REQUEST",
+    "SQL_PATH",
     "AmountRequest",
     "AmountText",
     "ApiError",
@@ -96,6 +97,7 @@ __all__ = [
     "kind_of",
     "load_settings",
     "render_doc",
+    "render_sql",
     "require_amount",
     "require_currency",
     "reset_runtime",

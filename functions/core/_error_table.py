@@ -5,7 +5,10 @@ This is the only place an HTTP status is written for an error code. The SQL rais
 SQLSTATEs only; the functions map them here (`_errors.error_from_postgrest`), the
 exceptions of `_errors` read their status and message from here, and the OpenAPI
 error descriptions (`functions/openapi.py`) and docs/errors.md are generated from
-it (`python -m functions.openapi errors > docs/errors.md`, part of `make openapi`).
+it (`python -m functions.openapi errors > docs/errors.md`, part of `make openapi`), and
+so is the SQL's own copy of the statuses, the view `private.error_statuses` (SQL_PATH):
+a refusal the ledger stores under an idempotency key is answered by PostgREST, not by
+the functions, so the database must know that refusal's status.
 docs/decisions/0008-one-error-table-in-python.md says why the table lives in Python
 rather than in SQL.
 
@@ -18,7 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ERROR_TABLE", "ErrorKind", "kind_of", "kind_of_sqlstate", "render_doc"]
+__all__ = [
+    "ERROR_TABLE",
+    "SQL_PATH",
+    "ErrorKind",
+    "kind_of",
+    "kind_of_sqlstate",
+    "render_doc",
+    "render_sql",
+]
+
+# Where render_sql's output is committed, relative to the repository root.
+SQL_PATH = "supabase/schemas/11_error_statuses.sql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +143,32 @@ def render_doc() -> str:
             f"| {headers} | {kind.meaning} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def render_sql() -> str:
+    """supabase/schemas/11_error_statuses.sql: the HTTP status of each of the SQL's own
+    SQLSTATEs, as a view private.refuse reads (a view, not a table's rows, so pg-delta's
+    schema diff carries a change of status into the next migration)."""
+    rows = [
+        f"    ('{state}', '{kind.code}', {kind.status})"
+        for kind in ERROR_TABLE
+        for state in kind.sqlstates
+        if state.startswith("BK")
+    ]
+    return "\n".join(
+        [
+            "-- The HTTP status of each SQLSTATE the ledger raises or stores (class BK).",
+            "--",
+            "-- Generated from functions/core/_error_table.py by `make openapi`; edit the table",
+            "-- there. private.refuse reads it: a refusal stored under an idempotency key is",
+            "-- answered by PostgREST with this status (`response.status`), so the database",
+            "-- needs the status the functions give the same SQLSTATE.",
+            "",
+            "create view private.error_statuses as",
+            "  select s.sqlstate, s.code, s.http_status::smallint as http_status",
+            "  from (values",
+            ",\n".join(rows),
+            "  ) as s (sqlstate, code, http_status);",
+            "",
+        ]
+    )

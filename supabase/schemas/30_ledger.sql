@@ -409,27 +409,13 @@ begin
 end;
 $$;
 
--- The HTTP status PostgREST answers a stored refusal with (`response.status`):
--- a refusal is returned, not raised, so that its idempotency record commits,
--- and PostgREST can only learn its status from the transaction. This mirrors
--- the functions' error table (functions/core/_error_table.py), which maps every
--- SQLSTATE for the functions' own answers; tests/integration/
--- test_ledger_errors.py checks that the two agree.
-create function private.http_status(p_sqlstate text)
-returns smallint
-language sql
-immutable
-security invoker
-set search_path = ''
-as $$
-  select (case p_sqlstate
-    when 'BK004' then 409 when 'BK005' then 404 when 'BK006' then 409 when 'BK008' then 429
-    when 'BK010' then 403 when 'BK011' then 409 else 422 end)::smallint
-$$;
-
 -- Store a business failure under the claimed key and answer it: PostgREST
 -- sends the returned object with `response.status`, and the transaction
--- commits only the idempotency record.
+-- commits only the idempotency record. A refusal is returned, not raised, so
+-- that its idempotency record commits, and PostgREST can only learn its status
+-- from the transaction: the status is the error table's, read from
+-- private.error_statuses (11_error_statuses.sql, generated from
+-- functions/core/_error_table.py).
 create function private.refuse(
   p_caller_id uuid, p_key text, p_code text, p_message text, p_details text default null
 )
@@ -440,11 +426,14 @@ set search_path = ''
 as $$
 declare
   v_error jsonb := private.error_object(p_code, p_message, p_details);
+  v_status smallint;
 begin
+  select e.http_status into strict v_status from private.error_statuses as e
+   where e.sqlstate = p_code;
   update public.idempotency_records
-     set http_status = private.http_status(p_code), transfer_id = null, result = v_error
+     set http_status = v_status, transfer_id = null, result = v_error
    where caller_id = p_caller_id and key = p_key;
-  perform set_config('response.status', private.http_status(p_code)::text, true);
+  perform set_config('response.status', v_status::text, true);
   return v_error || '{"replayed": false}'::jsonb;
 end;
 $$;
@@ -455,7 +444,6 @@ revoke execute on function
   private.minor_units(numeric, smallint, text, text),
   private.require_user(text),
   private.require_idempotency_key(text),
-  private.http_status(text),
   private.entry_hash(bytea, uuid, uuid, bigint, bigint, bigint, uuid, text, timestamptz),
   private.post_transfer(uuid, text, public.accounts, public.accounts, bigint, text, uuid),
   private.claim_idempotency_key(uuid, text, bytea, uuid),

@@ -10,8 +10,10 @@
 -- transfer_funds.
 --
 -- Idempotency: loan_repay claims its key in the ledger's idempotency_records
--- (one key space per caller for all money-moving calls) and stores refusals
--- there with private.refuse, exactly as transfer_funds does; the reply of a
+-- (one key space per caller for all money-moving calls) and, exactly as
+-- transfer_funds does, answers the first rule a repayment breaks
+-- (loans_private.repayment_refusal) by storing it there with private.refuse;
+-- the functions without a key (apply, approve, ...) raise. The reply of a
 -- repayment that moved money is kept in loans_private.loan_repayments, so a
 -- replay returns the first answer, not today's state of the loan. Approval is
 -- made exactly-once by the loan's row lock and status instead of a key.
@@ -630,11 +632,96 @@ as $$
   where l.id = p_loan_id
 $$;
 
-create function loans_private.repay_once(
-  p_uid uuid,
+-- The first rule a repayment breaks, as {sqlstate, message, details}, or
+-- null, as private.transfer_refusal answers for a transfer: loan_repay stores
+-- it under the key with private.refuse. The loan's own rules come first; the
+-- amount's (null until the loan's currency has given it its minor units) and
+-- the accounts' follow. The caller has locked the loan and both accounts.
+create function loans_private.repayment_refusal(
   p_loan_id uuid,
-  p_amount numeric,
-  p_from_account_id uuid,
+  p_loan public.loans,
+  p_account_id uuid,
+  p_account public.accounts,
+  p_funding public.accounts,
+  p_amount_minor bigint,
+  p_payoff_minor bigint
+)
+returns text[]
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return case
+    when p_loan.id is null then
+      array['BK005', format('loan (id=%s) not found', p_loan_id)]
+    when p_loan.status not in ('active', 'overdue') then
+      array['BK011', format('loan (id=%s) is %s, cannot repay', p_loan_id, p_loan.status)]
+    when p_amount_minor is null then
+      null
+    when p_account.id is null then
+      array['BK005', format('account (id=%s) not found', p_account_id)]
+    when p_account.currency <> p_loan.currency then
+      array['BK002', format('account (id=%s) is in %s, loan (id=%s) in %s',
+             p_account.id, p_account.currency, p_loan_id, p_loan.currency)]
+    when p_amount_minor > p_payoff_minor then
+      array['BK012', format('amount (%s) exceeds the payoff amount (%s) of loan (id=%s)',
+             private.format_amount(p_amount_minor, p_loan.currency),
+             private.format_amount(p_payoff_minor, p_loan.currency), p_loan_id),
+            private.format_minor(p_payoff_minor, p_loan.currency)]
+    when p_account.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_account.id, p_account.status)]
+    when p_funding.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_funding.id, p_funding.status)]
+    when p_account.balance - p_amount_minor < -p_account.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds', p_account.id)]
+  end;
+end;
+$$;
+
+-- Lock the borrower's account and the loan funding account in id order, as
+-- every posting locks, settling either's deferred credits so the funds check
+-- sees them. The borrower's account is locked (and returned) only if it is
+-- the caller's.
+create function loans_private.lock_repayment_accounts(
+  p_uid uuid, p_account_id uuid, p_funding_id uuid,
+  out account public.accounts, out funding public.accounts
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_row public.accounts;
+begin
+  for v_row in
+    select a.* from public.accounts as a
+     where a.id in (p_account_id, p_funding_id)
+       and (a.id = p_funding_id or a.owner_id = p_uid)
+     order by a.id
+       for no key update
+  loop
+    if v_row.deferred_credits then
+      v_row := private.settle_account(v_row);
+    end if;
+    if v_row.id = p_funding_id then funding := v_row; else account := v_row; end if;
+  end loop;
+end;
+$$;
+
+-- Post a repayment the refusal let through: the transfer, then its
+-- allocation over the installments, the interest part to income, the loan's
+-- status, and the reply a replay returns. `p_payoff`, `p_running` and
+-- `p_running_accrued` are the payoff's amount, running installment and that
+-- installment's accrued interest on `p_date` (loans_private.payoff).
+create function loans_private.post_repayment(
+  p_loan public.loans,
+  p_account public.accounts,
+  p_funding public.accounts,
+  p_amount bigint,
+  p_payoff bigint,
+  p_running integer,
+  p_running_accrued bigint,
+  p_date date,
   p_transfer_id uuid
 )
 returns jsonb
@@ -642,81 +729,93 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  v_loan public.loans := loans_private.lock_loan(p_loan_id, p_uid);
-  v_date date := private.business_date();
-  v_amount bigint;
-  v_payoff record;
-  v_account public.accounts;
-  v_funding uuid;
-  v_transfer_id uuid;
-  v_interest_transfer_id uuid;
   v_allocation jsonb;
   v_interest bigint;
+  v_interest_transfer_id uuid;
   v_reply jsonb;
 begin
-  if v_loan.status not in ('active', 'overdue') then
-    raise exception 'loan (id=%) is %, cannot repay', p_loan_id, v_loan.status
-      using errcode = 'BK011';
-  end if;
-  v_amount := private.minor_units(
-    p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency), 'amount',
-    v_loan.currency);
+  perform private.post_transfer(
+    p_transfer_id, 'loan_repayment', p_account, p_funding, p_amount,
+    format('Repayment of loan %s', p_loan.id), auth.uid());
 
-  select a.* into v_account from public.accounts as a
-  where a.id = p_from_account_id and a.owner_id = p_uid;
-  if not found then
-    raise exception 'account (id=%) not found', p_from_account_id using errcode = 'BK005';
-  end if;
-  if v_account.currency <> v_loan.currency then
-    raise exception 'account (id=%) is in %, loan (id=%) in %',
-      v_account.id, v_account.currency, p_loan_id, v_loan.currency
-      using errcode = 'BK002';
-  end if;
-
-  select p.* into v_payoff from loans_private.payoff(p_loan_id, v_date) as p;
-  if v_amount > v_payoff.amount then
-    raise exception 'amount (%) exceeds the payoff amount (%) of loan (id=%)',
-      private.format_amount(v_amount, v_loan.currency),
-      private.format_amount(v_payoff.amount, v_loan.currency), p_loan_id
-      using errcode = 'BK012', detail = private.format_minor(v_payoff.amount, v_loan.currency);
-  end if;
-
-  v_funding := private.system_account(v_loan.currency, 'loan_funding');
-  v_transfer_id := loans_private.post_transfer(
-    'loan_repayment', v_account.id, v_funding, v_amount, v_loan.currency,
-    format('Repayment of loan %s', v_loan.id), p_transfer_id
-  );
-
-  if v_amount = v_payoff.amount and v_payoff.in_progress is not null then
-    perform loans_private.drop_unaccrued_interest(
-      p_loan_id, v_payoff.in_progress, v_payoff.accrued, v_date);
+  if p_amount = p_payoff and p_running is not null then
+    perform loans_private.drop_unaccrued_interest(p_loan.id, p_running, p_running_accrued, p_date);
   end if;
   v_allocation := loans_private.allocate_repayment(
-    v_loan, v_amount, v_date, v_payoff.in_progress, v_payoff.accrued);
+    p_loan, p_amount, p_date, p_running, p_running_accrued);
 
   -- The interest part is the bank's income, not a return of lent principal.
   v_interest := (v_allocation ->> 'interest')::bigint;
   if v_interest > 0 then
     v_interest_transfer_id := loans_private.post_transfer(
-      'loan_repayment', v_funding,
-      private.system_account(v_loan.currency, 'loan_interest_income'),
-      v_interest, v_loan.currency, format('Interest of loan %s', v_loan.id)
+      'loan_repayment', p_funding.id,
+      private.system_account(p_loan.currency, 'loan_interest_income'),
+      v_interest, p_loan.currency, format('Interest of loan %s', p_loan.id)
     );
   end if;
 
-  perform loans_private.settle_loan_status(p_loan_id);
+  perform loans_private.settle_loan_status(p_loan.id);
 
   v_reply := jsonb_build_object(
-    'transfer', loans_private.transfer_json(v_transfer_id),
+    'transfer', loans_private.transfer_json(p_transfer_id),
     'allocation', v_allocation,
-    'loan', loans_private.loan_json(p_loan_id)
+    'loan', loans_private.loan_json(p_loan.id)
   );
   insert into loans_private.loan_repayments
     (transfer_id, loan_id, interest_transfer_id, amount, interest, principal, reply)
   values
-    (v_transfer_id, p_loan_id, v_interest_transfer_id, v_amount, v_interest,
+    (p_transfer_id, p_loan.id, v_interest_transfer_id, p_amount, v_interest,
      (v_allocation ->> 'principal')::bigint, v_reply);
   return v_reply;
+end;
+$$;
+
+-- A repayment under a claimed key: refused (and the refusal stored under the
+-- key) or posted. The loan is locked before the accounts, as every loan
+-- function locks, so a repayment never races an approval or a write-off.
+create function loans_private.repay(
+  p_uid uuid,
+  p_loan_id uuid,
+  p_amount numeric,
+  p_from_account_id uuid,
+  p_idempotency_key text,
+  p_transfer_id uuid
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_loan public.loans;
+  v_date date := private.business_date();
+  v_amount bigint;
+  v_accounts record;
+  v_payoff record;
+  v_refusal text[];
+begin
+  select l.* into v_loan from public.loans as l where l.id = p_loan_id for update;
+  if v_loan.borrower_id is distinct from p_uid then
+    v_loan := null;
+  end if;
+  v_refusal := loans_private.repayment_refusal(p_loan_id, v_loan, p_from_account_id, null, null, null, null);
+  if v_refusal is null then
+    v_amount := private.minor_units(
+      p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency),
+      'amount', v_loan.currency);
+    select * into v_accounts from loans_private.lock_repayment_accounts(
+      p_uid, p_from_account_id, private.system_account(v_loan.currency, 'loan_funding'));
+    select p.* into v_payoff from loans_private.payoff(p_loan_id, v_date) as p;
+    v_refusal := loans_private.repayment_refusal(
+      p_loan_id, v_loan, p_from_account_id, v_accounts.account, v_accounts.funding, v_amount,
+      v_payoff.amount);
+  end if;
+  if v_refusal is not null then
+    return private.refuse(p_uid, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
+  end if;
+  return loans_private.post_repayment(
+    v_loan, v_accounts.account, v_accounts.funding, v_amount, v_payoff.amount,
+    v_payoff.in_progress, v_payoff.accrued, v_date, p_transfer_id
+  ) || '{"replayed": false}'::jsonb;
 end;
 $$;
 
@@ -739,10 +838,6 @@ declare
     'from_account_id', p_from_account_id)::text, 'UTF8'));
   v_transfer_id uuid := gen_random_uuid();
   v_record public.idempotency_records;
-  v_reply jsonb;
-  v_state text;
-  v_message text;
-  v_detail text;
 begin
   perform private.require_idempotency_key(p_idempotency_key);
 
@@ -755,9 +850,8 @@ begin
       -- A different request (BK006, raised) or a stored refusal, as the ledger replays them.
       return private.replay_idempotency_key(v_uid, p_idempotency_key, v_hash);
     end if;
-    select r.reply into v_reply from loans_private.loan_repayments as r
-    where r.transfer_id = v_record.transfer_id;
-    return v_reply || '{"replayed": true}'::jsonb;
+    return (select r.reply from loans_private.loan_repayments as r
+             where r.transfer_id = v_record.transfer_id) || '{"replayed": true}'::jsonb;
   end if;
 
   -- The per-user money-movement rate limit transfers use; raised (BK008),
@@ -767,18 +861,8 @@ begin
     (select a.currency from public.accounts as a
       where a.id = p_from_account_id and a.owner_id = v_uid)));
 
-  begin
-    v_reply := loans_private.repay_once(v_uid, p_loan_id, p_amount, p_from_account_id, v_transfer_id);
-  exception
-    when sqlstate 'BK001' or sqlstate 'BK002' or sqlstate 'BK004' or sqlstate 'BK005'
-      or sqlstate 'BK011' or sqlstate 'BK012' then
-      -- Nothing of the repayment survives the rollback to this block; the
-      -- refusal is stored under the key and answered with its HTTP status.
-      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
-                              v_detail = pg_exception_detail;
-      return private.refuse(v_uid, p_idempotency_key, v_state, v_message, nullif(v_detail, ''));
-  end;
-  return v_reply || '{"replayed": false}'::jsonb;
+  return loans_private.repay(
+    v_uid, p_loan_id, p_amount, p_from_account_id, p_idempotency_key, v_transfer_id);
 end;
 $$;
 

@@ -300,6 +300,26 @@ def test_repayment_without_enough_money_is_refused_and_stored(
     assert snapshot(pg, loan["id"]) == before
 
 
+def test_a_replayed_refusal_answers_the_stored_refusal_after_the_account_is_funded(
+    pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
+) -> None:
+    borrower, _, loan = active_loan
+    empty = open_account(pg, borrower.id)
+    call = {
+        "p_loan_id": loan["id"], "p_amount": "10", "p_from_account_id": empty,
+        "p_idempotency_key": "broke-then-paid",
+    }  # fmt: skip
+    first = rpc(rest(borrower.token), "loan_repay", **call)
+    assert (first.status_code, first.json()["replayed"]) == (422, False)
+    deposit(pg, empty, 100_000)
+    before, counts = snapshot(pg, loan["id"]), ledger_counts(pg)
+    again = rpc(rest(borrower.token), "loan_repay", **call)
+    assert again.status_code == 422
+    assert again.json() == {**first.json(), "replayed": True}
+    assert again.json()["code"] == "BK001"
+    assert (snapshot(pg, loan["id"]), ledger_counts(pg)) == (before, counts)
+
+
 def test_repayment_amount_with_too_many_decimals_is_a_validation_error(
     pg: psycopg.Connection[Any], rest: RestFactory, active_loan: tuple[User, str, dict[str, Any]]
 ) -> None:

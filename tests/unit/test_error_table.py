@@ -8,12 +8,19 @@ import re
 from pathlib import Path
 
 from functions import openapi
-from functions.core import ERROR_TABLE, kind_of, render_doc
+from functions.core import ERROR_TABLE, SQL_PATH, kind_of, render_doc, render_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
 TABLE_MODULE = FUNCTIONS / "core" / "_error_table.py"
 DOC_PATH = ROOT / "docs" / "errors.md"
+SCHEMAS = ROOT / "supabase" / "schemas"
+# A status written beside a SQLSTATE (`when 'BK005' then 404`, `array['BK005','404']`),
+# or PostgREST's response status set to a number rather than read from the table.
+_SQL_STATUS = re.compile(
+    r"'BK[0-9]{3}'\s*(?:then|,)\s*'?[45][0-9]{2}\b|'response\.status'\s*,\s*'?[45][0-9]{2}\b",
+    re.IGNORECASE,
+)
 # Keyword arguments whose value is a size or a bound, never a status.
 _BOUND_KEYWORDS = frozenset({"max_length", "min_length", "gt", "ge", "lt", "le"})
 # Module constants named with a unit, like MAX_TERM_MONTHS, hold a quantity, never a status.
@@ -24,6 +31,37 @@ def test_the_committed_errors_doc_is_up_to_date() -> None:
     assert DOC_PATH.read_text() == render_doc(), (
         "docs/errors.md is stale: regenerate it with `make openapi`"
     )
+
+
+def test_the_committed_sql_status_view_is_up_to_date() -> None:
+    assert (ROOT / SQL_PATH).read_text() == render_sql(), (
+        f"{SQL_PATH} is stale: regenerate it with `make openapi`"
+    )
+
+
+def _sql_statuses(text: str) -> list[int]:
+    """Lines of one SQL file that write an HTTP status for a SQLSTATE themselves."""
+    return [n for n, line in enumerate(text.splitlines(), 1) if _SQL_STATUS.search(line)]
+
+
+def test_no_schema_file_but_the_generated_one_writes_a_status() -> None:
+    found = [
+        f"{path.name}:{line}"
+        for path in sorted(SCHEMAS.glob("*.sql"))
+        if path != ROOT / SQL_PATH
+        for line in _sql_statuses(path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_sql_status_scan_finds_a_status_written_in_sql() -> None:
+    text = (
+        "select case p_sqlstate when 'BK004' then 409 else 422 end;\n"
+        "raise exception using errcode = 'BK005', message = 'x';\n"
+        "perform set_config('response.status', '404', true);\n"
+        "return array['BK005', '404'];\n"
+    )
+    assert _sql_statuses(text) == [1, 3, 4]
 
 
 def test_no_sqlstate_or_code_has_two_rows() -> None:
