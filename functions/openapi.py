@@ -230,5 +230,5 @@ ROUTES: tuple[Route, ...] = (
 if __name__ == "__main__":
     # `errors` prints docs/errors.md and `sql` the SQL's status view, both generated from the
     # same error table as the document.
-    outputs = {("errors",): render_doc, ("sql",): render_sql}
-    print(outputs.get(tuple(sys.argv[1:]), render)(), end="")
+    outputs = {"errors": render_doc, "sql": render_sql}
+    print(outputs.get(" ".join(sys.argv[1:]), render)(), end="")
