@@ -16,7 +16,6 @@ from typing import Any
 
 from functions.core import (
     Context,
-    NotFound,
     PostgrestError,
     Reply,
     Route,
@@ -26,6 +25,7 @@ from functions.core import (
     json_reply,
     require_currency,
     route,
+    visible_row,
 )
 
 from ._models import (
@@ -100,7 +100,9 @@ async def open_account(ctx: Context) -> Reply:
 
 
 async def get_account(ctx: Context) -> Reply:
-    row = await _visible_account(ctx, ctx.uuid_param("account_id"), ACCOUNT_COLUMNS)
+    row = await visible_row(
+        ctx, "accounts", ctx.uuid_param("account_id"), ACCOUNT_COLUMNS, noun="account"
+    )
     return json_reply(200, await account_public(row, ctx.runtime.currencies))
 
 
@@ -115,7 +117,7 @@ async def rename_account(ctx: Context) -> Reply:
 async def list_transactions(ctx: Context) -> Reply:
     account_id = ctx.uuid_param("account_id")
     query = ctx.query(TransactionsQuery)
-    account = await _visible_account(ctx, account_id, "id,currency")
+    account = await visible_row(ctx, "accounts", account_id, "id,currency", noun="account")
     exponent = await _exponent(ctx, account["currency"])
     postgrest = ctx.runtime.postgrest
     select = (
@@ -142,7 +144,9 @@ async def statement(ctx: Context) -> Reply:
     """CSV for one calendar month (UTC): opening balance, entries oldest first, closing balance."""
     account_id = ctx.uuid_param("account_id")
     month = ctx.query(StatementQuery).month
-    account = await _visible_account(ctx, account_id, "id,account_number,currency,created_at")
+    account = await visible_row(
+        ctx, "accounts", account_id, "id,account_number,currency,created_at", noun="account"
+    )
     exponent = await _exponent(ctx, account["currency"])
     start, end = _month_bounds(month)
     opened = datetime.fromisoformat(str(account["created_at"]))
@@ -161,15 +165,6 @@ async def statement(ctx: Context) -> Reply:
 async def _exponent(ctx: Context, code: str) -> int:
     await ctx.runtime.currencies.ensure(code)
     return ctx.runtime.currencies.known_exponent(code)
-
-
-async def _visible_account(ctx: Context, account_id: str, columns: str) -> dict[str, Any]:
-    postgrest = ctx.runtime.postgrest
-    query = postgrest.table("accounts", token=ctx.caller.token).select(columns)
-    rows = await postgrest.rows(query.eq("id", account_id).limit(1))
-    if not rows:
-        raise NotFound("no such account")
-    return rows[0]
 
 
 def _month_bounds(month: str) -> tuple[datetime, datetime]:

@@ -38,7 +38,16 @@ from ._fields import (
     SignedAmount,
     words_for,
 )
-from ._http import Context, Reply, Route, application, csv_reply, json_reply, route
+from ._http import (
+    Context,
+    Reply,
+    Route,
+    application,
+    csv_reply,
+    json_reply,
+    route,
+    visible_row,
+)
 from ._jwt_verifier import Caller
 from ._money import (
     CurrencyTable,
@@ -103,5 +112,6 @@ __all__ = [
     "reset_runtime",
     "route",
     "to_minor",
+    "visible_row",
     "words_for",
 ]

@@ -75,6 +75,7 @@ __all__ = [
     "json_reply",
     "route",
     "validation_problems",
+    "visible_row",
 ]
 
 Auth = Literal["none", "user", "admin"]
@@ -103,6 +104,22 @@ class Reply:
     body: bytes
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+async def visible_row(
+    ctx: Context, table: str, row_id: str, columns: str, *, noun: str
+) -> dict[str, Any]:
+    """The row `row_id` of `table` as the caller sees it, or 404 `no such <noun>`.
+
+    RLS decides what the caller sees, so another user's row is a 404 too, exactly like
+    a row that does not exist: no answer tells the two apart.
+    """
+    postgrest = ctx.runtime.postgrest
+    query = postgrest.table(table, token=ctx.caller.token).select(columns)
+    rows = await postgrest.rows(query.eq("id", row_id).limit(1))
+    if not rows:
+        raise NotFound(f"no such {noun}")
+    return rows[0]
 
 
 def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:

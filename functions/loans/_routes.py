@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from functions.core import (
     Context,
-    NotFound,
     Reply,
     Route,
     json_reply,
     require_currency,
     route,
     to_minor,
+    visible_row,
 )
 
 from ._models import (
@@ -99,13 +99,8 @@ async def list_products(ctx: Context) -> Reply:
 
 
 async def get_loan(ctx: Context) -> Reply:
-    loan_id = ctx.uuid_param("loan_id")
-    postgrest = ctx.runtime.postgrest
-    query = postgrest.table("loans", token=ctx.caller.token).select(LOAN_SELECT)
-    rows = await postgrest.rows(query.eq("id", loan_id).limit(1))
-    if not rows:
-        raise NotFound("no such loan")
-    return json_reply(200, await loan_public(rows[0], ctx.runtime.currencies))
+    loan = await visible_row(ctx, "loans", ctx.uuid_param("loan_id"), LOAN_SELECT, noun="loan")
+    return json_reply(200, await loan_public(loan, ctx.runtime.currencies))
 
 
 async def repay(ctx: Context) -> Reply:

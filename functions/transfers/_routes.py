@@ -7,7 +7,7 @@ under the key, so a retry returns the first answer and never moves money twice.
 
 from __future__ import annotations
 
-from functions.core import Context, NotFound, Reply, Route, json_reply, require_amount, route
+from functions.core import Context, Reply, Route, json_reply, require_amount, route, visible_row
 
 from ._models import TransferCreate, TransferPublic
 from ._public import TRANSFER_COLUMNS, transfer_public, transfer_reply
@@ -33,12 +33,8 @@ async def create_transfer(ctx: Context) -> Reply:
 
 async def get_transfer(ctx: Context) -> Reply:
     transfer_id = ctx.uuid_param("transfer_id")
-    postgrest = ctx.runtime.postgrest
-    query = postgrest.table("transfers", token=ctx.caller.token).select(TRANSFER_COLUMNS)
-    rows = await postgrest.rows(query.eq("id", transfer_id).limit(1))
-    if not rows:
-        raise NotFound("no such transfer")
-    return json_reply(200, await transfer_public(rows[0], ctx.runtime.currencies))
+    transfer = await visible_row(ctx, "transfers", transfer_id, TRANSFER_COLUMNS, noun="transfer")
+    return json_reply(200, await transfer_public(transfer, ctx.runtime.currencies))
 
 
 ROUTES: tuple[Route, ...] = (

@@ -76,6 +76,38 @@ revoke execute on function private.cash_refusal(
   text, uuid, public.accounts, public.accounts, numeric, bigint, text
 ) from public;
 
+-- The parts of a deposit or withdrawal request checked before its key is
+-- claimed, in the order the functions check them: BK009 naming the
+-- parameter. Answers the amount in minor units.
+create function private.check_cash_request(
+  p_account_id uuid, p_amount numeric, p_currency text, p_reference text, p_idempotency_key text
+)
+returns bigint
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_exponent smallint;
+  v_amount bigint;
+begin
+  select exponent into v_exponent from public.currencies where code = p_currency;
+  if v_exponent is null then
+    perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
+  end if;
+  v_amount := private.minor_units(p_amount, v_exponent, 'p_amount', p_currency);
+  if p_account_id is null then
+    perform private.raise_invalid('p_account_id', 'account is required');
+  end if;
+  if p_reference is null or char_length(p_reference) not between 1 and 280 then
+    perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
+  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
+  return v_amount;
+end;
+$$;
+
 create function private.move_cash(
   p_kind text,
   p_account_id uuid,
@@ -92,7 +124,6 @@ as $$
 declare
   v_action text := case p_kind when 'deposit' then 'admin_deposit' else 'admin_withdraw' end;
   v_caller uuid := coalesce(auth.uid(), '00000000-0000-0000-0000-000000000000'::uuid);
-  v_exponent smallint;
   v_amount bigint;
   v_hash bytea;
   v_transfer_id uuid := gen_random_uuid();
@@ -103,18 +134,8 @@ declare
   v_refusal text[];
 begin
   perform private.require_staff(v_action);
-  select exponent into v_exponent from public.currencies where code = p_currency;
-  if v_exponent is null then
-    perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
-  end if;
-  v_amount := private.minor_units(p_amount, v_exponent, 'p_amount', p_currency);
-  if p_account_id is null then
-    perform private.raise_invalid('p_account_id', 'account is required');
-  end if;
-  if p_reference is null or char_length(p_reference) not between 1 and 280 then
-    perform private.raise_invalid('p_reference', 'reference must be 1 to 280 characters');
-  end if;
-  perform private.require_idempotency_key(p_idempotency_key);
+  v_amount := private.check_cash_request(
+    p_account_id, p_amount, p_currency, p_reference, p_idempotency_key);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     v_action, p_account_id, v_amount, p_currency, p_reference
@@ -234,6 +255,7 @@ $$;
 
 revoke execute on function
   private.require_staff(text),
+  private.check_cash_request(uuid, numeric, text, text, text),
   private.move_cash(text, uuid, numeric, text, text, text),
   private.set_account_status(uuid, text, text),
   private.admin_deposit(uuid, numeric, text, text, text),

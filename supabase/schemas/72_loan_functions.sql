@@ -174,6 +174,38 @@ begin
 end;
 $$;
 
+-- The parts of an application checked before any row is read: BK009 naming
+-- the field. Answers the principal in minor units.
+create function loans_private.check_application(
+  p_principal numeric, p_currency text, p_term_months integer, p_purpose text
+)
+returns bigint
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_exponent smallint;
+  v_principal bigint;
+begin
+  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
+  if not found then
+    raise exception 'currency (code=%) is not supported', p_currency
+      using errcode = 'BK009', detail = 'currency';
+  end if;
+  v_principal := private.minor_units(p_principal, v_exponent, 'principal', p_currency);
+  if p_term_months is null or p_term_months < 1 then
+    raise exception 'term_months (%) must be at least 1', p_term_months
+      using errcode = 'BK009', detail = 'term_months';
+  end if;
+  if char_length(p_purpose) > 500 then
+    raise exception 'purpose is longer than 500 characters'
+      using errcode = 'BK009', detail = 'purpose';
+  end if;
+  return v_principal;
+end;
+$$;
+
 create function loans_private.loan_apply(
   p_account_id uuid,
   p_principal numeric,
@@ -191,24 +223,10 @@ declare
   v_uid uuid := private.require_user('loan_apply');
   v_account public.accounts;
   v_product public.loan_products;
-  v_principal bigint;
+  v_principal bigint := loans_private.check_application(
+    p_principal, p_currency, p_term_months, p_purpose);
   v_loan_id uuid;
-  v_exponent smallint;
 begin
-  select c.exponent into v_exponent from public.currencies as c where c.code = p_currency;
-  if not found then
-    raise exception 'currency (code=%) is not supported', p_currency
-      using errcode = 'BK009', detail = 'currency';
-  end if;
-  v_principal := private.minor_units(p_principal, v_exponent, 'principal', p_currency);
-  if p_term_months is null or p_term_months < 1 then
-    raise exception 'term_months (%) must be at least 1', p_term_months
-      using errcode = 'BK009', detail = 'term_months';
-  end if;
-  if char_length(p_purpose) > 500 then
-    raise exception 'purpose is longer than 500 characters'
-      using errcode = 'BK009', detail = 'purpose';
-  end if;
 
   select a.* into v_account from public.accounts as a
   where a.id = p_account_id and a.owner_id = v_uid;
@@ -495,6 +513,54 @@ as $$
     and i.number > coalesce(p_current, 0)
 $$;
 
+-- 4. Prepay up to `p_amount` of principal from the last installment
+-- backwards, so the term shortens; 5. then reprice the installments after
+-- the current one. Answers what it paid.
+create function loans_private.prepay_principal(
+  p_loan public.loans, p_date date, p_current integer, p_amount bigint
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_prepaid bigint := loans_private.pay_installments(p_loan.id, array(
+    select i.number from public.loan_installments as i
+    where i.loan_id = p_loan.id and i.principal_paid < i.principal_due
+    order by i.number desc), 'principal', p_amount);
+begin
+  if v_prepaid > 0 then
+    perform loans_private.reprice_after_prepayment(p_loan, p_date, p_current);
+  end if;
+  return v_prepaid;
+end;
+$$;
+
+-- The current installment on `p_date`: the first one not yet past due and not
+-- settled, and the interest it owes by then: all of it on its due date;
+-- before, only what has accrued (the running installment's share, as the
+-- payoff counts it; a later one's has not begun). No row when every
+-- installment is past due or settled.
+create function loans_private.current_installment(
+  p_loan_id uuid, p_date date, p_running integer, p_running_accrued bigint,
+  out number integer, out interest_owed bigint
+)
+returns setof record
+language sql
+stable
+set search_path = ''
+as $$
+  select i.number,
+         case when i.due_date <= p_date then i.interest_due - i.interest_paid
+              when i.number = p_running then greatest(p_running_accrued - i.interest_paid, 0)
+              else 0 end
+  from public.loan_installments as i
+  where i.loan_id = p_loan_id and i.status = 'pending' and i.due_date >= p_date
+    and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
+  order by i.number
+  limit 1
+$$;
+
 -- Spreads p_amount over the installments in the documented order and marks
 -- what it settles; the caller has locked the loan and checked p_amount
 -- against the payoff. Interest is paid only as far as it has accrued by
@@ -534,39 +600,23 @@ begin
   v_past_due_principal := loans_private.pay_installments(p_loan.id, v_past_due, 'principal', v_left);
   v_left := v_left - v_past_due_principal;
 
-  -- 3. the current installment: the first one not yet past due and not settled.
-  -- Its interest: all of it on its due date; before, only what has accrued
-  -- (the running installment's share; a later one's has not begun).
-  select i.number,
-         case when i.due_date <= p_date then i.interest_due - i.interest_paid
-              when i.number = p_running then greatest(p_running_accrued - i.interest_paid, 0)
-              else 0 end
-    into v_current, v_current_accrued
-  from public.loan_installments as i
-  where i.loan_id = p_loan.id and i.status = 'pending' and i.due_date >= p_date
-    and (i.principal_paid < i.principal_due or i.interest_paid < i.interest_due)
-  order by i.number
-  limit 1;
+  -- 3. the current installment's interest as far as it is owed, then its principal.
+  select c.number, c.interest_owed into v_current, v_current_accrued
+    from loans_private.current_installment(p_loan.id, p_date, p_running, p_running_accrued) as c;
   v_current_interest := loans_private.pay_installments(
     p_loan.id, array[v_current], 'interest', least(v_left, coalesce(v_current_accrued, 0)));
   v_left := v_left - v_current_interest;
   v_current_principal := loans_private.pay_installments(p_loan.id, array[v_current], 'principal', v_left);
   v_left := v_left - v_current_principal;
 
-  -- 4. prepayment of principal, from the last installment backwards.
-  v_prepaid := loans_private.pay_installments(p_loan.id, array(
-    select i.number from public.loan_installments as i
-    where i.loan_id = p_loan.id and i.principal_paid < i.principal_due
-    order by i.number desc), 'principal', v_left);
+  -- 4. and 5. prepayment of principal, from the last installment backwards.
+  v_prepaid := loans_private.prepay_principal(p_loan, p_date, v_current, v_left);
   v_left := v_left - v_prepaid;
 
   if v_left <> 0 then
     -- The payoff check before this makes it unreachable; refuse rather than
     -- lose money if that ever changes.
     raise exception 'repayment of loan (id=%) left % minor units unallocated', p_loan.id, v_left;
-  end if;
-  if v_prepaid > 0 then
-    perform loans_private.reprice_after_prepayment(p_loan, p_date, v_current);
   end if;
 
   -- 6. what is settled is paid.

@@ -229,3 +229,14 @@ def test_an_id_in_a_body_is_a_dashed_uuid_like_an_id_in_a_path(
         }
     ]
     assert not route.called
+
+
+def test_a_transfer_the_caller_is_not_a_party_to_is_not_found(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    upstream.get(f"{REST}/transfers").respond(json=[])  # RLS returns nothing
+    response = client.get(f"/transfers/{TRANSFER_ID}", headers=auth())
+    assert response.status_code == 404
+    assert error_of(response) | {"request_id": None} == {
+        "code": "not_found", "message": "no such transfer", "details": None, "request_id": None,
+    }  # fmt: skip
