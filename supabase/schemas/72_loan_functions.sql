@@ -1045,7 +1045,6 @@ $$;
 -- entry points (which check the caller themselves) and the helpers RLS uses.
 revoke all on all functions in schema loans_private from public, anon, authenticated, service_role;
 
-
 grant execute on function
   loans_private.loan_apply(uuid, numeric, text, integer, uuid, text),
   loans_private.loan_withdraw(uuid),
@@ -1076,10 +1075,6 @@ grant execute on function
   public.admin_loan_write_off(uuid, text)
   to authenticated, service_role;
 
-
-revoke execute on function
-  loans_private.post_transfer(text, uuid, uuid, bigint, text, text, uuid)
-from public, anon, authenticated, service_role;
 
 -- Limits on loan applications, per borrower.
 --
