@@ -215,27 +215,12 @@ create trigger loans_no_truncate
   before truncate on public.loans
   for each statement execute function private.refuse_change('loans are kept');
 
-create function loans_private.guard_loan_installments()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  if not loans_private.in_loan_function() then
-    raise exception 'loan installments (loan id=%) change only through the loan functions',
-      coalesce(new.loan_id, old.loan_id)
-      using errcode = 'BK011';
-  end if;
-  if tg_op = 'DELETE' then
-    return old;
-  end if;
-  return new;
-end;
-$$;
-
-create trigger loan_installments_guard
+-- Installments are written only by the loan functions (running as
+-- ledger_owner), as entries are only by a posting (60_audit_and_guards.sql).
+create trigger loan_installments_come_from_loan_functions
   before insert or update or delete on public.loan_installments
-  for each row execute function loans_private.guard_loan_installments();
+  for each row when (current_user <> 'ledger_owner')
+  execute function private.refuse_change('installments change only through the loan functions');
 
 create trigger loan_installments_no_truncate
   before truncate on public.loan_installments
