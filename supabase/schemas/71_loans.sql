@@ -126,20 +126,10 @@ create table loans_private.loan_status_transitions (
 
 
 -- The table is the lifecycle: nobody edits it, not even from the dashboard.
-create function loans_private.refuse_transition_edits()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  raise exception 'loan status transitions are fixed by migrations, not edited (% refused)', tg_op
-    using errcode = 'BK011';
-end;
-$$;
-
 create trigger loan_status_transitions_are_fixed
   before insert or update or delete or truncate on loans_private.loan_status_transitions
-  for each statement execute function loans_private.refuse_transition_edits();
+  for each statement execute function private.refuse_change(
+    'loan status transitions are fixed by migrations, not edited');
 
 -- Loans: the loan functions are the ones running as ledger_owner.
 create function loans_private.in_loan_function()
