@@ -730,9 +730,9 @@ end;
 $$;
 
 -- Lock the borrower's account and the loan funding account in id order, as
--- every posting locks, settling either's deferred credits so the funds check
--- sees them. The borrower's account is locked (and returned) only if it is
--- the caller's.
+-- every posting locks, settling the borrower's deferred credits so the funds
+-- check sees them. The borrower's account is locked (and returned) only if
+-- it is the caller's.
 create function loans_private.lock_repayment_accounts(
   p_uid uuid, p_account_id uuid, p_funding_id uuid,
   out account public.accounts, out funding public.accounts
@@ -750,10 +750,13 @@ begin
      order by a.id
        for no key update
   loop
-    if v_row.deferred_credits then
-      v_row := private.settle_account(v_row);
+    if v_row.id = p_funding_id then
+      funding := v_row;
+    elsif v_row.deferred_credits then
+      account := private.settle_account(v_row);
+    else
+      account := v_row;
     end if;
-    if v_row.id = p_funding_id then funding := v_row; else account := v_row; end if;
   end loop;
 end;
 $$;
