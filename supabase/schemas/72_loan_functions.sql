@@ -850,7 +850,9 @@ begin
   if v_loan.borrower_id is distinct from p_uid then
     v_loan := null;
   end if;
-  v_refusal := loans_private.repayment_refusal(p_loan_id, v_loan, p_from_account_id, null, null, null, null);
+  -- The loan's own rules first: the amount's minor units need its currency.
+  v_refusal := loans_private.repayment_refusal(
+    p_loan_id, v_loan, p_from_account_id, null, null, null, null);
   if v_refusal is null then
     v_amount := private.minor_units(
       p_amount, (select c.exponent from public.currencies as c where c.code = v_loan.currency),
