@@ -298,9 +298,11 @@ declare
   v_interest_transfer_id uuid;
   v_reply jsonb;
 begin
-  perform private.post_transfer(
-    p_transfer_id, 'loan_repayment', p_account, p_funding, p_amount,
-    format('Repayment of loan %s', p_loan.id), auth.uid());
+  -- The loans' posting path checks the accounts again under the locks this
+  -- transaction already holds: a rule it has that the refusal lacks raises.
+  perform loans_private.post_transfer(
+    'loan_repayment', p_account.id, p_funding.id, p_amount, p_loan.currency,
+    format('Repayment of loan %s', p_loan.id), p_transfer_id);
 
   if p_amount = p_payoff and p_running is not null then
     perform loans_private.drop_unaccrued_interest(p_loan.id, p_running, p_running_accrued, p_date);
