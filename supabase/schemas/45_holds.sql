@@ -152,7 +152,7 @@ from public, anon, authenticated, service_role;
 grant execute on function
   public.held_minor_now(public.accounts),
   public.hold_status(public.holds)
-to authenticated, service_role;
+to authenticated, service_role, ledger_owner;
 
 -- The reply of every hold RPC: the row in minor units, its status at this
 -- moment, and whether an idempotent replay answered it.

@@ -1049,7 +1049,7 @@ GRANT EXECUTE ON FUNCTION "public"."expire_holds"() TO "postgres";
 
 GRANT EXECUTE ON FUNCTION "public"."expire_holds"() TO "service_role";
 
-GRANT EXECUTE ON FUNCTION "public"."held_minor_now"(public.accounts) TO "authenticated";
+GRANT EXECUTE ON FUNCTION "public"."held_minor_now"(public.accounts) TO "authenticated", "ledger_owner";
 
 REVOKE ALL ON FUNCTION "public"."held_minor_now"(public.accounts) FROM "postgres";
 
@@ -1057,7 +1057,7 @@ GRANT EXECUTE ON FUNCTION "public"."held_minor_now"(public.accounts) TO "postgre
 
 GRANT EXECUTE ON FUNCTION "public"."held_minor_now"(public.accounts) TO "service_role";
 
-GRANT EXECUTE ON FUNCTION "public"."hold_status"(public.holds) TO "authenticated";
+GRANT EXECUTE ON FUNCTION "public"."hold_status"(public.holds) TO "authenticated", "ledger_owner";
 
 REVOKE ALL ON FUNCTION "public"."hold_status"(public.holds) FROM "postgres";
 
