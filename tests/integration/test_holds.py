@@ -322,7 +322,8 @@ def test_an_expired_hold_reserves_nothing_and_the_job_releases_it(
     assert payer.get(f"/holds/{hold['id']}").json()["status"] == "expired"
     assert payer.get("/holds", account_id=source).json()["data"] == []
     released = pg.execute("select public.expire_holds()").fetchone()
-    assert released is not None and released[0] >= 1
+    assert released is not None
+    assert released[0] >= 1
     row = pg.execute(
         "select h.status, h.released_amount, a.held_minor from public.holds as h"
         " join public.accounts as a on a.id = h.from_account_id where h.id = %s",
@@ -490,7 +491,8 @@ def test_the_dashboard_cannot_edit_a_hold_or_a_held_amount(
     assert "has open holds" in str(open_holds.value)
     assert payee.post(f"/holds/{owed['id']}/void").status_code == 200
     voided = pg.execute("select public.void_hold(%s)", [hold["id"]]).fetchone()
-    assert voided is not None and voided[0]["status"] == "voided"
+    assert voided is not None
+    assert voided[0]["status"] == "voided"
     audited = pg.execute(
         "select before ->> 'status', after ->> 'status', actor_role from public.audit_log"
         " where table_name = 'holds' and row_id = %s",
