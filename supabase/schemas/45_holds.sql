@@ -18,20 +18,21 @@
 -- `balance` never moves until the capture posts.
 --
 -- Expiry: a hold whose `expires_at` has passed reserves nothing, whether or
--- not its row says so yet. Three things turn such a row into `expired` and
--- take its amount off `held_minor`, all under the account's lock:
---   * private.release_expired_holds, which every funds check runs first on a
---     sender that holds anything (`held_minor > 0`, so an account without
---     holds pays nothing);
---   * public.expire_holds(), the job, to be scheduled with pg_cron on hosted
---     Supabase (runs as postgres, which counts as staff):
+-- not its row says so yet:
+--   * reads need no write: public.held_minor_now(accounts) is what is held at
+--     this moment (the pending holds not yet past their time), which the
+--     functions subtract for available_balance, and public.hold_status(holds)
+--     answers `expired` for a pending row past its time;
+--   * capture and void refuse a hold past its time (BK011);
+--   * every funds check on a sender that holds anything (`held_minor > 0`,
+--     so an account without holds pays nothing) first runs
+--     private.release_expired_holds under the lock it holds anyway: the rows
+--     become `expired` and their amount leaves held_minor, so the check is
+--     exact without waiting for a job;
+--   * public.expire_holds() releases the rest, the job for accounts nobody
+--     touches, to be scheduled with pg_cron on hosted Supabase (runs as
+--     postgres, which counts as staff):
 --       select cron.schedule('expire-holds', '1 minute', 'select public.expire_holds()');
---   * nothing else: reads need no write. public.held_minor_now(accounts) is
---     what is held at this moment (the pending holds not yet expired), which
---     the functions subtract for available_balance; public.hold_status(holds)
---     answers `expired` for a pending row past its time.
--- Capture and void refuse a hold past its time (BK011), so an expired hold
--- is never captured even while its row still says pending.
 --
 -- Races: capture, void and expiry all lock the sender's account row first
 -- (capture both accounts, in id order, like a transfer), then the hold row,
