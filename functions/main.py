@@ -32,6 +32,7 @@ get_settings()
 _MODULES = {
     "accounts": "functions.accounts",
     "transfers": "functions.transfers",
+    "holds": "functions.holds",
     "loans": "functions.loans",
     "admin": "functions.admin",
     "health": "functions.health",
@@ -73,6 +74,11 @@ async def accounts(request: Request) -> Response:
 @functions_framework.aio.http
 async def transfers(request: Request) -> Response:
     return _Forward(_app("transfers"))
+
+
+@functions_framework.aio.http
+async def holds(request: Request) -> Response:
+    return _Forward(_app("holds"))
 
 
 @functions_framework.aio.http

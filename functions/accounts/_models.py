@@ -27,6 +27,8 @@ __all__ = [
     "AccountList",
     "AccountPublic",
     "AccountUpdate",
+    "BalanceAtPublic",
+    "BalanceAtQuery",
     "CurrencyList",
     "CurrencyPublic",
     "EntryPage",
@@ -86,6 +88,31 @@ class StatementQuery(BaseModel):
         return value
 
 
+class BalanceAtQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    at: QueryDateTime = Field(
+        description="The moment, with its offset; not in the future and not before the "
+        "account was opened."
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime) -> datetime:
+        if value > datetime.now(UTC):
+            raise ValueError("must not be in the future")
+        return value
+
+
+class BalanceAtPublic(BaseModel):
+    balance: SignedAmount = Field(
+        description="The balance_after of the account's last entry at or before `at` (0 "
+        "before its first entry): credits still pending settlement are not in it, and holds "
+        "never lower a balance."
+    )
+    at: datetime
+    as_of_entry_id: int | None = Field(description="That entry; null before the first.")
+
+
 class AccountPublic(BaseModel):
     id: UUID
     account_number: str
@@ -95,7 +122,7 @@ class AccountPublic(BaseModel):
     status: str = Field(description="active, frozen or closed.")
     balance: SignedAmount
     available_balance: SignedAmount = Field(
-        description="balance + overdraft_limit for customer accounts."
+        description="balance + overdraft_limit - what open holds reserve, for customer accounts."
     )
     overdraft_limit: SignedAmount
     created_at: datetime

@@ -21,8 +21,10 @@ __all__ = [
     "entry_public",
 ]
 
+# held_minor_now: what the account's unexpired pending holds reserve (45_holds.sql).
 ACCOUNT_COLUMNS = (
-    "id,account_number,kind,currency,nickname,status,balance,overdraft_limit,created_at"
+    "id,account_number,kind,currency,nickname,status,balance,overdraft_limit,created_at,"
+    "held_minor_now"
 )
 ENTRY_COLUMNS = (
     "id,transfer_id,account_id,amount,balance_after,description,counterparty_account_id,created_at"
@@ -37,7 +39,9 @@ async def account_public(row: dict[str, Any], currencies: CurrencyTable) -> dict
     await currencies.ensure(row["currency"])
     exponent = currencies.known_exponent(row["currency"])
     balance, overdraft = int(row["balance"]), int(row["overdraft_limit"])
-    available = balance + overdraft if row["kind"] in CUSTOMER_KINDS else balance
+    # RPC replies carry the stored column, table reads the computed one.
+    held = int(row.get("held_minor_now", row.get("held_minor", 0)))
+    available = balance + overdraft - held if row["kind"] in CUSTOMER_KINDS else balance
     return {
         "id": row["id"],
         "account_number": row["account_number"],

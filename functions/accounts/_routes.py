@@ -33,6 +33,8 @@ from ._models import (
     AccountList,
     AccountPublic,
     AccountUpdate,
+    BalanceAtPublic,
+    BalanceAtQuery,
     CurrencyList,
     EntryPage,
     StatementQuery,
@@ -138,6 +140,37 @@ async def list_transactions(ctx: Context) -> Reply:
     next_cursor = str(page[-1]["id"]) if len(rows) > query.limit else None
     data = [entry_public(row, exponent) for row in page]
     return json_reply(200, {"data": data, "next_cursor": next_cursor})
+
+
+async def balance_at(ctx: Context) -> Reply:
+    """The balance at a moment: one backward step of entries (account_id, created_at, version)."""
+    account_id = ctx.uuid_param("account_id")
+    at = ctx.query(BalanceAtQuery).at
+    account = await _visible_account(ctx, account_id, "id,currency,created_at")
+    exponent = await _exponent(ctx, account["currency"])
+    opened = datetime.fromisoformat(str(account["created_at"]))
+    if at < opened:
+        raise ValidationFailed.field(
+            "at", f"must not be before the account was opened ({opened.isoformat()})"
+        )
+    postgrest = ctx.runtime.postgrest
+    query = (
+        postgrest.table("entries", token=ctx.caller.token)
+        .select("id,balance_after")
+        .eq("account_id", account_id)
+        .lte("created_at", at.isoformat())
+        .order("created_at", desc=True)
+        .order("account_version", desc=True)
+        .limit(1)
+    )
+    rows = await postgrest.rows(query)
+    balance = int(rows[0]["balance_after"]) if rows else 0
+    payload = {
+        "balance": format_minor(balance, exponent),
+        "at": at.isoformat(),
+        "as_of_entry_id": rows[0]["id"] if rows else None,
+    }
+    return json_reply(200, payload)
 
 
 async def statement(ctx: Context) -> Reply:
@@ -264,6 +297,9 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/accounts/{account_id}/transactions", list_transactions,
           summary="Entries, newest first, keyset-paged", query=TransactionsQuery,
           response=EntryPage),
+    route("GET", "/accounts/{account_id}/balance", balance_at,
+          summary="The balance at a moment (RFC 3339 `at`): the last entry's balance_after "
+          "at or before it", query=BalanceAtQuery, response=BalanceAtPublic),
     route("GET", "/accounts/{account_id}/statement", statement,
           summary="Monthly CSV statement (UTC month): opening balance, entries oldest first, "
           "closing balance; at most 10,000 entries (422 limit_exceeded beyond)",

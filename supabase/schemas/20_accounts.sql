@@ -52,17 +52,26 @@ create table public.accounts (
   updated_at timestamptz not null default now(),
   -- staff opt an account into deferred credits: see 40_transfers.sql.
   deferred_credits boolean not null default false,
+  -- what the account's pending holds reserve: see 45_holds.sql.
+  held_minor bigint not null default 0 constraint accounts_held_minor_not_negative check (held_minor >= 0),
   constraint accounts_owner_matches_kind check (
     (kind = 'system') = (owner_id is null)
     and (kind = 'system') = (system_purpose is not null)
   ),
   constraint accounts_balance_within_overdraft check (
     kind = 'system' or balance >= -overdraft_limit
+  ),
+  -- Once placed, a hold can always be captured: nothing spends what it reserves.
+  constraint accounts_holds_within_overdraft check (
+    kind = 'system' or balance - held_minor >= -overdraft_limit
   )
 );
 
 comment on column public.accounts.balance is
   'Minor units. Equals the sum of the account''s entries; changed only by the ledger''s posting function.';
+
+comment on column public.accounts.held_minor is
+  'Minor units reserved by the account''s pending holds; changed only by the hold functions.';
 
 comment on column public.accounts.version is
   'The number of entries posted to the account; entries carry 1..version.';

@@ -88,6 +88,12 @@ create index entries_account_id_id_idx on public.entries (account_id, id);
 
 create index entries_transfer_id_idx on public.entries (transfer_id);
 
+-- The balance at a moment: the account's last entry at or before it, in
+-- (created_at, account_version) order, is one backward step of this index
+-- (docs/decisions/0012-holds-and-the-balance-at-a-moment.md).
+create index entries_account_id_created_at_idx
+  on public.entries (account_id, created_at, account_version);
+
 alter table public.entries enable row level security;
 
 revoke all on table public.entries from anon, authenticated, service_role;

@@ -47,9 +47,11 @@ begin
       array['BK007', format('transfers today would exceed the daily limit of %s',
              private.format_amount(p_currency.daily_outgoing_limit_minor, p_currency.code)),
             'daily_outgoing_limit_minor']
-    when p_from.balance - p_amount_minor < -p_from.overdraft_limit then
+    when p_from.balance - p_from.held_minor - p_amount_minor < -p_from.overdraft_limit then
       array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested',
-             p_from.id, private.format_amount(p_from.balance + p_from.overdraft_limit, p_currency.code),
+             p_from.id,
+             private.format_amount(p_from.balance - p_from.held_minor + p_from.overdraft_limit,
+                                   p_currency.code),
              private.format_amount(p_amount_minor, p_currency.code))]
   end;
 end;
@@ -161,6 +163,9 @@ begin
   end if;
   if v_from.deferred_credits then
     v_from := private.settle_account(v_from);
+  end if;
+  if v_from.held_minor > 0 then
+    v_from := private.release_expired_holds(v_from);  -- 45_holds.sql
   end if;
 
   v_refusal := private.transfer_refusal(

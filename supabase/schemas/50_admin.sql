@@ -64,9 +64,12 @@ begin
            not between -9223372036854775808 and 9223372036854775807 then
       array['BK007', format('amount (%s %s) would take a balance beyond what the ledger can hold',
              p_amount, p_currency), 'balance_range']
-    when p_kind = 'withdrawal' and p_account.balance::numeric - p_amount_minor < -p_account.overdraft_limit then
+    when p_kind = 'withdrawal'
+         and p_account.balance::numeric - p_account.held_minor - p_amount_minor < -p_account.overdraft_limit then
       array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested',
-             p_account.id, private.format_amount(p_account.balance + p_account.overdraft_limit, p_currency),
+             p_account.id,
+             private.format_amount(p_account.balance - p_account.held_minor + p_account.overdraft_limit,
+                                   p_currency),
              private.format_amount(p_amount_minor, p_currency))]
   end;
 end;
@@ -153,6 +156,9 @@ begin
   loop
     if v_row.deferred_credits then
       v_row := private.settle_account(v_row);
+    end if;
+    if v_row.held_minor > 0 then
+      v_row := private.release_expired_holds(v_row);  -- 45_holds.sql
     end if;
     if v_row.id = v_cash_id then v_cash := v_row; end if;
     if v_row.id = p_account_id then v_account := v_row; end if;

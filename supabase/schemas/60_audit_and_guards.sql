@@ -36,7 +36,7 @@ security invoker
 set search_path = ''
 as $$
 begin
-  if (new.balance, new.version) is distinct from (old.balance, old.version) then
+  if (new.balance, new.version, new.held_minor) is distinct from (old.balance, old.version, old.held_minor) then
     raise exception using
       errcode = 'BK011',
       message = format('account (id=%s): balances change only through a transfer: use '
@@ -88,6 +88,13 @@ begin
       message = format('account (id=%s) has pending credits and cannot be closed; settle them first '
                        '(public.settle_pending_credits)', p_account.id);
   end if;
+  if p_account.held_minor <> 0 then
+    raise exception using
+      errcode = 'BK011',
+      message = format('account (id=%s) has open holds and cannot be closed; capture or void them '
+                       '(public.capture_hold, public.void_hold) or release expired ones '
+                       '(public.expire_holds) first', p_account.id);
+  end if;
   select l.* into v_loan from public.loans as l
    where l.account_id = p_account.id and l.status in ('pending', 'active', 'overdue')
    order by l.created_at
@@ -109,10 +116,11 @@ security invoker
 set search_path = ''
 as $$
 begin
-  if new.balance <> 0 or new.version <> 0 then
+  if new.balance <> 0 or new.version <> 0 or new.held_minor <> 0 then
     raise exception using
       errcode = 'BK011',
-      message = 'a new account starts with balance 0 and version 0; money arrives through a transfer';
+      message = 'a new account starts with balance 0, version 0 and nothing held; money arrives '
+                'through a transfer';
   end if;
   return new;
 end;
@@ -128,6 +136,7 @@ begin
   if exists (select from public.entries where account_id = old.id)
      or exists (select from public.transfers where from_account_id = old.id or to_account_id = old.id)
      or exists (select from public.pending_credits where account_id = old.id)
+     or exists (select from public.holds where from_account_id = old.id or to_account_id = old.id)
      or exists (select from public.loans where account_id = old.id) then
     raise exception using
       errcode = 'BK011',

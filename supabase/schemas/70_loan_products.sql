@@ -181,7 +181,11 @@ begin
   if v_from.deferred_credits then
     v_from := private.settle_account(v_from);
   end if;
-  if v_from.kind <> 'system' and v_from.balance - p_amount < -v_from.overdraft_limit then
+  if v_from.held_minor > 0 then
+    v_from := private.release_expired_holds(v_from);  -- 45_holds.sql
+  end if;
+  if v_from.kind <> 'system'
+     and v_from.balance - v_from.held_minor - p_amount < -v_from.overdraft_limit then
     raise exception 'account (id=%) has insufficient funds', v_from.id using errcode = 'BK001';
   end if;
 

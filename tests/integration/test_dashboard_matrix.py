@@ -42,6 +42,9 @@ class Ledger:
     deferred_account_id: str
     loan_id: str
     admin_claims: str
+    # A pending hold on an account of its own, so the cases above keep their balances.
+    hold_account_id: str = ""
+    hold_id: str = ""
 
 
 def _as_user(pg: psycopg.Connection[Any], user_id: str, sql: str, args: list[Any]) -> Any:
@@ -85,11 +88,21 @@ def ledger(stack: StackHandle) -> Iterator[Ledger]:
             "select public.loan_repay(%s, 1.00, %s, %s)", [loan, account, str(uuid.uuid4())],
         )  # fmt: skip
         pg.execute("select public.loans_close_of_business('2000-01-01')")
+        hold_account = _as_user(pg, str(alice["id"]), open_sql, [])["id"]
+        pg.execute(
+            "select public.admin_deposit(%s, 50.00, 'USD', 'matrix hold funding', %s)",
+            [hold_account, str(uuid.uuid4())],
+        )
+        hold = _as_user(
+            pg, str(alice["id"]),
+            "select public.place_hold(%s, %s, 5.00, 'USD', %s)",
+            [hold_account, deferred, str(uuid.uuid4())],
+        )["id"]  # fmt: skip
         admin_claims = json.dumps(
             {"sub": str(admin["id"]), "role": "authenticated", "aud": "authenticated",
              "app_metadata": {"role": "admin"}}
         )  # fmt: skip
-        yield Ledger(str(alice["id"]), account, deferred, loan, admin_claims)
+        yield Ledger(str(alice["id"]), account, deferred, loan, admin_claims, hold_account, hold)
         pg.execute("select public.settle_pending_credits(%s)", [deferred])
 
 
@@ -235,6 +248,17 @@ REFUSED_CASES = [
         "insert into public.audit_log (actor_role, table_name, row_id, action)"
         " values ('postgres', 'accounts', 'x', 'update')",
     ),
+    ("holds", "update public.holds set status = 'voided' where id = '{hold_id}'"),
+    ("holds", "update public.holds set amount = 1 where id = '{hold_id}'"),
+    ("holds", "delete from public.holds where id = '{hold_id}'"),
+    ("holds", "truncate public.holds cascade"),
+    (
+        "holds",
+        "insert into public.holds (from_account_id, to_account_id, amount, currency, expires_at)"
+        " values ('{hold_account_id}', '{account_id}', 1, 'USD', now() + interval '1 day')",
+    ),
+    ("accounts", "update public.accounts set held_minor = 0 where id = '{hold_account_id}'"),
+    ("accounts", "delete from public.accounts where id = '{hold_account_id}'"),
     ("bank_settings", "delete from private.bank_settings"),
     ("bank_settings", "truncate private.bank_settings"),
     ("bank_settings", "update private.bank_settings set timezone = 'Mars/Olympus_Mons'"),
@@ -270,6 +294,8 @@ AUDITED_CASES = [
         None,
     ),
     ("bank_settings", "update private.bank_settings set timezone = 'Europe/Berlin'", "true"),
+    # Staff release a hold through the hold functions; the hold's change is audited.
+    ("holds", "select public.void_hold('{hold_id}')", "{hold_id}"),
 ]
 
 
@@ -367,6 +393,10 @@ ADVISED_CASES = [
     (
         "delete from public.accounts where id = '{account_id}'",
         "is part of the ledger's history and cannot be deleted; close it instead",
+    ),
+    (
+        "update public.accounts set held_minor = 0 where id = '{hold_account_id}'",
+        "balances change only through a transfer",
     ),
     (
         # No entries yet, only a pending credit: still part of the ledger's history.

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 OWN_PATH = {
     "accounts": ("GET", "/accounts", 401),
     "transfers": ("GET", "/transfers/00000000-0000-4000-8000-000000000000", 401),
+    "holds": ("GET", "/holds/00000000-0000-4000-8000-000000000000", 401),
     "loans": ("GET", "/loans", 401),
     "admin": ("POST", "/admin/deposits", 401),
     "health": ("GET", "/health", 200),

@@ -1,7 +1,8 @@
 """The ledger against a plain Python model of balances, driven by Hypothesis.
 
 Each example makes two fresh customers with two USD accounts each, then runs
-random transfers, deposits, withdrawals, freezes and unfreezes. Every call
+random transfers, deposits, withdrawals, freezes and unfreezes, and places,
+captures (in full or in part) and voids holds. Every call
 goes to the database as the right caller (a customer's JWT claims set as
 PostgREST sets them, or the dashboard's postgres role for staff actions) and
 to the model; the outcome code and every balance are compared after each
@@ -23,6 +24,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -51,6 +53,9 @@ class LedgerModel(RuleBasedStateMachine):
         self.accounts: list[str] = []
         self.balance: list[int] = []
         self.status: list[str] = []
+        # Holds: what each account's open holds reserve, and every hold placed.
+        self.held: list[int] = [0] * SLOTS
+        self.holds: list[dict[str, Any]] = []
 
     @initialize()
     def open_accounts(self) -> None:
@@ -105,7 +110,7 @@ class LedgerModel(RuleBasedStateMachine):
             expected = "BK003"
         elif "frozen" in (self.status[source], self.status[destination]):
             expected = "BK004"
-        elif self.balance[source] < amount:
+        elif self._available(source) < amount:
             expected = "BK001"
         else:
             expected = None
@@ -132,7 +137,7 @@ class LedgerModel(RuleBasedStateMachine):
         )
         if self.status[slot] == "frozen":
             expected = "BK004"
-        elif self.balance[slot] < amount:
+        elif self._available(slot) < amount:
             expected = "BK001"
         else:
             expected = None
@@ -150,6 +155,100 @@ class LedgerModel(RuleBasedStateMachine):
         result = self._as_staff("select public.admin_unfreeze_account(%s)", [self.accounts[slot]])
         self.status[slot] = "active"
         assert result["status"] == "active"
+
+    # Holds -------------------------------------------------------------------
+
+    def _available(self, slot: int) -> int:
+        """What the account may spend: its balance less what its open holds reserve."""
+        return self.balance[slot] - self.held[slot]
+
+    def _hold_call(self, user_id: str, sql: str, args: list[Any]) -> Any:
+        """Call as the customer; a raised error comes back as {"code": sqlstate}."""
+        claims = {"sub": user_id, "role": "authenticated", "app_metadata": {}}
+        try:
+            self.pg.execute(
+                "select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)]
+            )
+            self.pg.execute("set local role authenticated")
+            row = self.pg.execute(sql, args).fetchone()
+        except psycopg.Error as error:
+            self.pg.rollback()
+            return {"code": error.sqlstate}
+        self.pg.commit()  # ends the local role and claims with the transaction
+        assert row is not None
+        return row[0]
+
+    @rule(source=slots, destination=slots, amount=amounts)
+    def place_hold(self, source: int, destination: int, amount: int) -> None:
+        result = self._hold_call(
+            self.owners[source],
+            "select public.place_hold(%s, %s, %s, 'USD', %s)",
+            [self.accounts[source], self.accounts[destination], _major(amount), str(uuid.uuid4())],
+        )
+        if source == destination:
+            expected = "BK003"
+        elif "frozen" in (self.status[source], self.status[destination]):
+            expected = "BK004"
+        elif self._available(source) < amount:
+            expected = "BK001"
+        else:
+            expected = None
+            self.held[source] += amount
+            self.holds.append({"id": result["id"], "source": source, "destination": destination,
+                               "amount": amount, "open": True})  # fmt: skip
+        assert result.get("code") == expected, result
+
+    @precondition(lambda self: self.holds)
+    @rule(pick=st.integers(min_value=0), part=st.integers(min_value=0, max_value=100))
+    def capture_hold(self, pick: int, part: int) -> None:
+        hold = self.holds[pick % len(self.holds)]
+        # A share of the hold, at least one minor unit; 100 and 0 capture it all.
+        captured = max(1, hold["amount"] * part // 100) if part else hold["amount"]
+        source, destination = hold["source"], hold["destination"]
+        result = self._hold_call(
+            self.owners[source], "select public.capture_hold(%s, %s)",
+            [hold["id"], _major(captured)],
+        )  # fmt: skip
+        if not hold["open"]:
+            expected = "BK011"
+        elif "frozen" in (self.status[source], self.status[destination]):
+            expected = "BK004"
+        else:
+            expected = None
+            hold["open"] = False
+            self.held[source] -= hold["amount"]
+            self.balance[source] -= captured
+            self.balance[destination] += captured
+        assert result.get("code") == expected, result
+        if expected is None:
+            assert (result["status"], result["captured_amount"]) == ("captured", captured)
+            assert result["released_amount"] == hold["amount"] - captured
+
+    @precondition(lambda self: self.holds)
+    @rule(pick=st.integers(min_value=0))
+    def void_hold(self, pick: int) -> None:
+        hold = self.holds[pick % len(self.holds)]
+        result = self._hold_call(
+            self.owners[hold["source"]], "select public.void_hold(%s)", [hold["id"]]
+        )
+        expected = None if hold["open"] else "BK011"
+        if expected is None:
+            hold["open"] = False
+            self.held[hold["source"]] -= hold["amount"]
+        assert result.get("code") == expected, result
+
+    @invariant()
+    def held_amounts_match_the_model(self) -> None:
+        if not self.accounts:
+            return
+        rows = dict(
+            self.pg.execute(
+                "select id::text, held_minor from public.accounts where id = any(%s::uuid[])",
+                [self.accounts],
+            ).fetchall()
+        )
+        self.pg.commit()
+        assert [rows[account] for account in self.accounts] == self.held
 
     @invariant()
     def balances_match_the_model(self) -> None:

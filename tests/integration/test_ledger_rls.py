@@ -31,6 +31,7 @@ TABLES = (
     "idempotency_records",
     "transfer_limits",
     "audit_log",
+    "holds",
 )
 # A column each table has, for the write attempts (a missing column would be
 # refused by PostgREST before Postgres could refuse the write).
@@ -43,6 +44,7 @@ WRITE_COLUMN = {
     "idempotency_records": ("key", "changed"),
     "transfer_limits": ("currency", "EUR"),
     "audit_log": ("table_name", "changed"),
+    "holds": ("description", "changed"),
 }
 VIEWERS = ("anon", "customer_a", "customer_b", "admin")
 
@@ -63,6 +65,7 @@ class World:
     anon_key: str
     transfers: dict[str, str]  # name -> transfer id
     keys: dict[str, str]  # person name -> an idempotency key they used
+    holds: dict[str, str]  # hold id -> whose account it is placed on ("A", "B")
 
     def client(self, viewer: str) -> httpx.Client:
         headers = {"apikey": self.anon_key}
@@ -126,7 +129,21 @@ def world(stack: StackHandle) -> World:
             assert moved.status_code == 200, moved.text
             transfers[name] = moved.json()["id"]
             keys.setdefault("customer_a" if person is a else "customer_b", key)
-    return World(a, b, admin, stack.rest_url, stack.anon_key, transfers, keys)
+        # A's hold pays B: the receiver of a hold does not see it until it is captured.
+        holds: dict[str, str] = {}
+        for label, person, to in (("A", a, b.accounts[0]), ("B", b, b.accounts[1])):
+            placed = http.post(
+                "/rpc/place_hold",
+                json={
+                    "p_from_account_id": person.accounts[0], "p_to_account_id": to,
+                    "p_amount": "2.00", "p_currency": "USD",
+                    "p_idempotency_key": f"rls-hold-{uuid.uuid4()}",
+                },
+                headers={"Authorization": f"Bearer {person.token}"},
+            )  # fmt: skip
+            assert placed.status_code == 200, placed.text
+            holds[placed.json()["id"]] = label
+    return World(a, b, admin, stack.rest_url, stack.anon_key, transfers, keys, holds)
 
 
 def _owners(world: World, table: str, rows: list[dict[str, Any]]) -> set[str]:
@@ -147,6 +164,7 @@ def _owners(world: World, table: str, rows: list[dict[str, Any]]) -> set[str]:
         "idempotency_records": lambda row: by_user.get(row["caller_id"]),
         "transfer_limits": lambda row: by_user.get(row["user_id"]),
         "audit_log": lambda row: by_account.get(row["row_id"]),
+        "holds": lambda row: world.holds.get(row["id"]),
     }[table]
     return {name for name in map(label, rows) if name is not None}
 
@@ -164,6 +182,7 @@ def _world_filter(world: World, table: str) -> dict[str, str]:
         "idempotency_records": ("caller_id", users),
         "transfer_limits": ("user_id", users),
         "audit_log": ("row_id", accounts),
+        "holds": ("id", ",".join(world.holds)),
     }[table]
     return {column: f"in.({values})"}
 
@@ -191,6 +210,9 @@ EXPECTED_VISIBLE = {
     ("audit_log", "customer_a"): set(),
     ("audit_log", "customer_b"): set(),
     ("audit_log", "admin"): {"A", "B"},
+    ("holds", "customer_a"): {"A"},
+    ("holds", "customer_b"): {"B"},
+    ("holds", "admin"): {"A", "B"},
 }
 
 
@@ -311,7 +333,8 @@ def test_user_metadata_saying_admin_does_not_make_an_admin(
 @pytest.mark.parametrize(
     "name",
     ["post_transfer", "move_cash", "is_admin", "is_staff", "refuse", "claim_idempotency_key",
-     "set_account_status", "create_profile_for_new_user", "next_account_number"],
+     "set_account_status", "create_profile_for_new_user", "next_account_number",
+     "release_expired_holds", "lock_open_hold", "visible_hold", "hold_json"],
 )  # fmt: skip
 def test_internal_functions_are_not_reachable_through_postgrest(world: World, name: str) -> None:
     with world.client("customer_a") as http:
@@ -346,6 +369,13 @@ def test_anon_cannot_call_the_ledger_rpcs(world: World) -> None:
         },
         "open_account": {"p_currency": "USD", "p_kind": "checking"},
         "admin_freeze_account": {"p_account_id": world.a.accounts[0]},
+        "place_hold": {
+            "p_from_account_id": world.a.accounts[0], "p_to_account_id": world.b.accounts[0],
+            "p_amount": "1.00", "p_currency": "USD", "p_idempotency_key": "anon",
+        },
+        "capture_hold": {"p_hold_id": next(iter(world.holds))},
+        "void_hold": {"p_hold_id": next(iter(world.holds))},
+        "expire_holds": {},
     }  # fmt: skip
     with world.client("anon") as http:
         for name, args in calls.items():

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -384,4 +385,66 @@ def test_transaction_bounds_are_rfc_3339_date_times_not_unix_times(
     [problem] = error_of(response)["details"]
     assert problem["field"] == field
     assert problem["message"].startswith("must be an RFC 3339 date-time with its offset")
+    assert not entries.called
+
+
+def test_open_holds_lower_the_available_balance_not_the_balance(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    route = upstream.get(f"{REST}/accounts").respond(json=[account_row(held_minor_now=4000)])
+    response = client.get(f"/accounts/{ACCOUNT_ID}", headers=auth())
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["balance"], body["available_balance"]) == ("1234.56", "1244.56")
+    assert "held_minor_now" in route.calls.last.request.url.params["select"]
+
+
+def test_the_balance_at_a_moment_is_the_last_entry_at_or_before_it(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    entries = upstream.get(f"{REST}/entries").respond(json=[{"id": 42, "balance_after": 9950}])
+    at = "2026-01-01T12:00:00Z"
+    response = client.get(f"/accounts/{ACCOUNT_ID}/balance?{urlencode({'at': at})}", headers=auth())
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "balance": "99.50", "at": "2026-01-01T12:00:00+00:00", "as_of_entry_id": 42,
+    }  # fmt: skip
+    params = entries.calls.last.request.url.params
+    assert params["created_at"] == "lte.2026-01-01T12:00:00+00:00"
+    assert params["order"] == "created_at.desc,account_version.desc"
+    assert params["limit"] == "1"
+
+
+def test_the_balance_before_the_first_entry_is_zero_as_of_no_entry(
+    client: FunctionClient, upstream: respx.MockRouter
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("JPY")])
+    upstream.get(f"{REST}/entries").respond(json=[])
+    response = client.get(
+        f"/accounts/{ACCOUNT_ID}/balance?{urlencode({'at': OPENED})}", headers=auth()
+    )
+    assert response.status_code == 200
+    assert (response.get_json()["balance"], response.get_json()["as_of_entry_id"]) == ("0", None)
+
+
+@pytest.mark.parametrize(
+    ("at", "words"),
+    [
+        ("2026-01-01T00:00:00", "RFC 3339"),
+        ("2026-01-01", "RFC 3339"),
+        ("2999-01-01T00:00:00Z", "future"),
+        ("2025-06-15T10:11:12Z", "before the account was opened"),
+    ],
+)
+def test_a_balance_at_a_moment_that_cannot_have_one_is_refused(
+    client: FunctionClient, upstream: respx.MockRouter, at: str, words: str
+) -> None:
+    upstream.get(f"{REST}/accounts").respond(json=[statement_account("USD")])
+    entries = upstream.get(f"{REST}/entries").respond(json=[])
+    response = client.get(f"/accounts/{ACCOUNT_ID}/balance?{urlencode({'at': at})}", headers=auth())
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["details"][0]["field"] == "at"
+    assert words in error["details"][0]["message"]
     assert not entries.called
