@@ -146,7 +146,9 @@ async def balance_at(ctx: Context) -> Reply:
     """The balance at a moment: one backward step of entries (account_id, created_at, version)."""
     account_id = ctx.uuid_param("account_id")
     at = ctx.query(BalanceAtQuery).at
-    account = await _visible_account(ctx, account_id, "id,currency,created_at")
+    account = await visible_row(
+        ctx, "accounts", account_id, "id,currency,created_at", noun="account"
+    )
     exponent = await _exponent(ctx, account["currency"])
     opened = datetime.fromisoformat(str(account["created_at"]))
     if at < opened:

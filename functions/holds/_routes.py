@@ -10,7 +10,7 @@ and another user's hold is not found.
 
 from __future__ import annotations
 
-from functions.core import Context, NotFound, Reply, Route, json_reply, require_amount, route
+from functions.core import Context, Reply, Route, json_reply, require_amount, route, visible_row
 
 from ._models import HoldCapture, HoldCreate, HoldList, HoldPublic, HoldsQuery
 from ._public import HOLD_COLUMNS, hold_public, hold_reply
@@ -40,13 +40,8 @@ async def place_hold(ctx: Context) -> Reply:
 
 
 async def get_hold(ctx: Context) -> Reply:
-    hold_id = ctx.uuid_param("hold_id")
-    postgrest = ctx.runtime.postgrest
-    query = postgrest.table("holds", token=ctx.caller.token).select(HOLD_COLUMNS)
-    rows = await postgrest.rows(query.eq("id", hold_id).limit(1))
-    if not rows:
-        raise NotFound("no such hold")
-    return json_reply(200, await hold_public(rows[0], ctx.runtime.currencies))
+    row = await visible_row(ctx, "holds", ctx.uuid_param("hold_id"), HOLD_COLUMNS, noun="hold")
+    return json_reply(200, await hold_public(row, ctx.runtime.currencies))
 
 
 async def list_open_holds(ctx: Context) -> Reply:
