@@ -573,3 +573,31 @@ def test_the_balance_at_a_moment_is_one_index_lookup(
     text = "\n".join(row[0] for row in plan)
     assert "Index Scan Backward using entries_account_id_created_at_idx" in text, text
     assert "Sort" not in text, text
+
+
+def test_a_held_amount_cannot_repay_a_loan(
+    stack: StackHandle, admin: Api, as_user: Callable[..., Api]
+) -> None:
+    borrower, payee = as_user(), as_user()
+    source, target = borrower.open_account()["id"], payee.open_account()["id"]
+    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {borrower.user.token}"}
+    with httpx.Client(base_url=stack.rest_url, headers=headers, timeout=10) as rest:
+        applied = rest.post("/rpc/loan_apply", json={
+            "p_account_id": source, "p_principal": "1000.00", "p_currency": "USD",
+            "p_term_months": 12})  # fmt: skip
+        assert applied.status_code == 200, applied.text
+        loan_id = applied.json()["id"]
+        assert admin.post(f"/admin/loans/{loan_id}/approve").status_code == 200
+        placed(borrower, source, target, "950.00")
+
+        repaid = rest.post("/rpc/loan_repay", json={
+            "p_loan_id": loan_id, "p_amount": "60.00", "p_from_account_id": source,
+            "p_idempotency_key": new_key()})  # fmt: skip
+
+        assert repaid.status_code == 422, repaid.text
+        assert repaid.json()["code"] == "BK001"
+        within = rest.post("/rpc/loan_repay", json={
+            "p_loan_id": loan_id, "p_amount": "50.00", "p_from_account_id": source,
+            "p_idempotency_key": new_key()})  # fmt: skip
+        assert within.status_code == 200, within.text
+    assert account(borrower, source)["available_balance"] == "0.00"
