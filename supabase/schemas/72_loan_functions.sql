@@ -723,7 +723,7 @@ begin
       array['BK004', format('account (id=%s) is %s', p_account.id, p_account.status)]
     when p_funding.status <> 'active' then
       array['BK004', format('account (id=%s) is %s', p_funding.id, p_funding.status)]
-    when p_account.balance - p_amount_minor < -p_account.overdraft_limit then
+    when p_account.balance - p_account.held_minor - p_amount_minor < -p_account.overdraft_limit then
       array['BK001', format('account (id=%s) has insufficient funds', p_account.id)]
   end;
 end;
@@ -758,6 +758,11 @@ begin
       account := v_row;
     end if;
   end loop;
+  -- What holds past their time reserved is spendable again: release it under
+  -- the lock just taken, as transfer_funds does, so the refusal reads it.
+  if account.held_minor > 0 then
+    account := private.release_expired_holds(account);
+  end if;
 end;
 $$;
 

@@ -590,12 +590,18 @@ def test_a_held_amount_cannot_repay_a_loan(
         assert admin.post(f"/admin/loans/{loan_id}/approve").status_code == 200
         placed(borrower, source, target, "950.00")
 
-        repaid = rest.post("/rpc/loan_repay", json={
+        request = {
             "p_loan_id": loan_id, "p_amount": "60.00", "p_from_account_id": source,
-            "p_idempotency_key": new_key()})  # fmt: skip
+            "p_idempotency_key": new_key()}  # fmt: skip
+        repaid = rest.post("/rpc/loan_repay", json=request)
+        replayed = rest.post("/rpc/loan_repay", json=request)
 
         assert repaid.status_code == 422, repaid.text
         assert repaid.json()["code"] == "BK001"
+        # The refusal is stored like the ledger's own, not raised: its replay answers it.
+        assert replayed.status_code == 422, replayed.text
+        assert replayed.json()["code"] == "BK001"
+        assert replayed.json()["replayed"] is True
         within = rest.post("/rpc/loan_repay", json={
             "p_loan_id": loan_id, "p_amount": "50.00", "p_from_account_id": source,
             "p_idempotency_key": new_key()})  # fmt: skip
