@@ -155,9 +155,16 @@ class Stack:
             "POSTGREST_URL": self.rest_url,
             "SUPABASE_ANON_KEY": self.api_key("anon"),
             "SUPABASE_SERVICE_ROLE_KEY": self.api_key("service_role"),
-            # The payments webhook's signing secrets: `stripe listen` prints one to use instead.
-            "STRIPE_WEBHOOK_SECRETS": (
-                f"{LOCAL_STRIPE_WEBHOOK_SECRET},{LOCAL_STRIPE_WEBHOOK_PREVIOUS_SECRET}"
+            # The payments webhook's signing secrets; one `stripe listen` printed, set in
+            # STRIPE_WEBHOOK_SECRETS, is accepted besides them.
+            "STRIPE_WEBHOOK_SECRETS": ",".join(
+                secret
+                for secret in (
+                    os.environ.get("STRIPE_WEBHOOK_SECRETS", "").strip(),
+                    LOCAL_STRIPE_WEBHOOK_SECRET,
+                    LOCAL_STRIPE_WEBHOOK_PREVIOUS_SECRET,
+                )
+                if secret
             ),
             "SUPABASE_JWT_SECRET": self.jwt_secret,
             # The public keys only, served by the gateway as a hosted project serves them.
