@@ -110,7 +110,8 @@ class PaymentEventsQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=100, description="Events per page.")
     cursor: Annotated[
         str | None,
-        Field(pattern=r"^[0-9]{1,19}$", description="`next_cursor` of the last page."),
+        # 18 digits: any such number is a bigint, so the filter can never overflow.
+        Field(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the last page."),
     ] = None
 
 

@@ -24,7 +24,7 @@ from scripts.localstack.config import (
     LOCAL_STRIPE_WEBHOOK_PREVIOUS_SECRET,
     LOCAL_STRIPE_WEBHOOK_SECRET,
 )
-from tests.conftest import StackHandle
+from tests.conftest import ROOT, StackHandle
 from tests.conftest import TestUser as User
 from tests.integration.loans_support import (
     RestFactory,
@@ -435,3 +435,49 @@ def test_staff_verify_the_ledger_and_find_an_edited_entry(
     assert http.get("/admin/ledger/verify", headers=staff).json()["ok"] is True
     customer = {"Authorization": f"Bearer {make_user().token}"}
     assert http.get("/admin/ledger/verify", headers=customer).status_code == 403
+
+
+def test_the_payments_check_names_what_breaks_it(
+    http: httpx.Client, pg: psycopg.Connection[Any], customer_account: str
+) -> None:
+    intent = _id("pi")
+    outcome(http, payment(customer_account, 1000, intent=intent))
+    outcome(http, refund(intent, 400))
+    provider = system_account(pg, "payment_provider", "USD")
+    check = (ROOT / "sql" / "checks" / "14_payment_events_match_transfers.sql").read_text()
+    forge_transfer = (
+        "insert into public.transfers (kind, from_account_id, to_account_id, amount, currency)"
+        " values (%s, %s, %s, %s, 'USD') returning id::text"
+    )
+    forge_event = (
+        "insert into public.payment_events (event_id, event_type, livemode, status,"
+        " payment_intent_id, account_id, amount_minor, currency, transfer_id)"
+        " values (%s, %s, false, 'applied', %s, %s, %s, 'USD', %s)"
+    )
+
+    def forged(kind: str, source: str, target: str, amount: int) -> str:
+        row = pg.execute(forge_transfer, [kind, source, target, amount]).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    # A superuser past the guards, rolled back so the ledger stays whole.
+    with pg.transaction():
+        pg.execute("set local session_replication_role = replica")
+        assert pg.execute(check).fetchall() == []
+        over = forged("withdrawal", customer_account, provider, 700)
+        stray = forged("withdrawal", customer_account, provider, 5)
+        short = forged("deposit", provider, customer_account, 2)
+        pg.execute(
+            forge_event, ["evt_over", "charge.refunded", intent, customer_account, 1100, over]
+        )
+        pg.execute(
+            forge_event,
+            ["evt_short", "payment_intent.succeeded", _id("pi"), customer_account, 3, short],
+        )
+        found = {(str(subject), str(problem)) for subject, problem in pg.execute(check).fetchall()}
+        raise psycopg.Rollback()
+    assert found == {
+        (stray, "provider_transfer_without_event"),
+        (intent, "refunds_exceed_deposit"),
+        ("evt_short", "payment_intent.succeeded"),
+    }
