@@ -106,6 +106,18 @@ begin
 end;
 $$;
 
+-- An amount of minor units in the currency's major units, for cash_refusal's messages.
+create function private.major_units(p_amount_minor bigint, p_currency text)
+returns numeric
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select round(p_amount_minor / 10::numeric ^ c.exponent, c.exponent)
+    from public.currencies as c where c.code = p_currency
+$$;
+
 -- Record an event's outcome and answer it.
 create function private.record_payment_event(
   p_event_id text,
@@ -195,7 +207,8 @@ begin
   v_locked := private.lock_payment_accounts(
     p_account_id, private.payment_provider_account(p_currency));
   v_refusal := private.cash_refusal(
-    'deposit', p_account_id, v_locked[1], v_locked[2], p_amount_minor, p_amount_minor, p_currency);
+    'deposit', p_account_id, v_locked[1], v_locked[2],
+    private.major_units(p_amount_minor, p_currency), p_amount_minor, p_currency);
   if v_refusal is not null then
     return private.record_payment_event(
       p_event_id, 'payment_intent.succeeded', p_livemode, 'unapplied', v_refusal[2],
@@ -268,8 +281,9 @@ begin
   v_locked := private.lock_payment_accounts(
     v_deposit.account_id, private.payment_provider_account(p_currency));
   v_refusal := private.cash_refusal(
-    'withdrawal', v_deposit.account_id, v_locked[1], v_locked[2], p_refunded_minor - v_refunded,
-    p_refunded_minor - v_refunded, p_currency);
+    'withdrawal', v_deposit.account_id, v_locked[1], v_locked[2],
+    private.major_units(p_refunded_minor - v_refunded, p_currency), p_refunded_minor - v_refunded,
+    p_currency);
   if v_refusal is not null then
     return private.record_payment_event(
       p_event_id, 'charge.refunded', p_livemode, 'unapplied', v_refusal[2],
@@ -386,6 +400,7 @@ end;
 $$;
 
 revoke execute on function
+  private.major_units(bigint, text),
   private.payment_provider_account(text),
   private.record_payment_event(text, text, boolean, text, text, text, uuid, bigint, text, uuid),
   private.lock_payment_accounts(uuid, uuid),

@@ -317,6 +317,7 @@ def test_a_payment_close_to_the_balance_limit_is_refused_not_overflowed(
     answer = outcome(http, payment(customer_account, 2**62))
     assert answer["status"] == "unapplied"
     assert "beyond what the ledger can hold" in answer["reason"]
+    assert "(46116860184273879.04 USD)" in answer["reason"]
     # Refunded in full, so the provider's account is where it was for the other tests.
     assert outcome(http, refund(intent, 2**62))["status"] == "applied"
     assert balance(pg, customer_account) == 0

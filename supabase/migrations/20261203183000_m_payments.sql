@@ -59,7 +59,8 @@ begin
   v_locked := private.lock_payment_accounts(
     p_account_id, private.payment_provider_account(p_currency));
   v_refusal := private.cash_refusal(
-    'deposit', p_account_id, v_locked[1], v_locked[2], p_amount_minor, p_amount_minor, p_currency);
+    'deposit', p_account_id, v_locked[1], v_locked[2],
+    private.major_units(p_amount_minor, p_currency), p_amount_minor, p_currency);
   if v_refusal is not null then
     return private.record_payment_event(
       p_event_id, 'payment_intent.succeeded', p_livemode, 'unapplied', v_refusal[2],
@@ -201,8 +202,9 @@ begin
   v_locked := private.lock_payment_accounts(
     v_deposit.account_id, private.payment_provider_account(p_currency));
   v_refusal := private.cash_refusal(
-    'withdrawal', v_deposit.account_id, v_locked[1], v_locked[2], p_refunded_minor - v_refunded,
-    p_refunded_minor - v_refunded, p_currency);
+    'withdrawal', v_deposit.account_id, v_locked[1], v_locked[2],
+    private.major_units(p_refunded_minor - v_refunded, p_currency), p_refunded_minor - v_refunded,
+    p_currency);
   if v_refusal is not null then
     return private.record_payment_event(
       p_event_id, 'charge.refunded', p_livemode, 'unapplied', v_refusal[2],
@@ -244,6 +246,19 @@ begin
   end loop;
   return array[v_account, v_provider];
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION private.major_units (
+  p_amount_minor bigint,
+  p_currency     text
+)
+  RETURNS numeric
+  LANGUAGE sql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+  select round(p_amount_minor / 10::numeric ^ c.exponent, c.exponent)
+    from public.currencies as c where c.code = p_currency
 $function$;
 
 CREATE OR REPLACE FUNCTION private.payment_event_problem (
@@ -405,6 +420,14 @@ GRANT EXECUTE ON FUNCTION "private"."lock_payment_accounts"(uuid, uuid) TO "ledg
 REVOKE ALL ON FUNCTION "private"."lock_payment_accounts"(uuid, uuid) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."lock_payment_accounts"(uuid, uuid) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."major_units"(bigint, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."major_units"(bigint, text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."major_units"(bigint, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."major_units"(bigint, text) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."payment_event_problem"(text, text, text, numeric, text) FROM PUBLIC;
 
