@@ -36,6 +36,7 @@ _MODULES = {
     "loans": "functions.loans",
     "admin": "functions.admin",
     "health": "functions.health",
+    "webhooks": "functions.webhooks",
     "openapi": "functions.openapi",
 }
 
@@ -94,6 +95,11 @@ async def admin(request: Request) -> Response:
 @functions_framework.aio.http
 async def health(request: Request) -> Response:
     return _Forward(_app("health"))
+
+
+@functions_framework.aio.http
+async def webhooks(request: Request) -> Response:
+    return _Forward(_app("webhooks"))
 
 
 @functions_framework.aio.http

@@ -55,9 +55,9 @@ _AUTH_ERRORS: dict[str, tuple[str, ...]] = {
 
 def _feature_routes() -> dict[str, tuple[Route, ...]]:
     """Each function's routes by its name, the operations' tag."""
-    from functions import accounts, admin, health, loans, transfers
+    from functions import accounts, admin, health, loans, transfers, webhooks
 
-    modules = (accounts, transfers, admin, health, loans)
+    modules = (accounts, transfers, admin, health, loans, webhooks)
     return {module.__name__.rsplit(".", 1)[1]: module.ROUTES for module in modules}
 
 
@@ -83,7 +83,8 @@ def _schemas(routes: tuple[Route, ...]) -> tuple[dict[str, Any], dict[str, Any]]
     return schemas, queries
 
 
-def _parameters(path: str, query: dict[str, Any] | None, idempotent: bool) -> list[Any]:
+def _parameters(spec: Route, query: dict[str, Any] | None) -> list[Any]:
+    path, idempotent = spec.template, spec.idempotent
     found: list[Any] = []
     for segment in path.split("/"):
         if segment.startswith("{"):
@@ -99,6 +100,13 @@ def _parameters(path: str, query: dict[str, Any] | None, idempotent: bool) -> li
             "description": "Same key and request: the first answer again (a success or a "
             "refusal), with Idempotent-Replayed: true. Same key, other request: 409 "
             "idempotency_key_reused.",
+        })  # fmt: skip
+    if spec.webhook:
+        found.append({
+            "name": "Stripe-Signature", "in": "header", "required": True,
+            "schema": {"type": "string", "maxLength": 4096},
+            "description": "t=<unix time>,v1=<HMAC-SHA256 of `t.body`>, as Stripe signs; "
+            "any configured secret verifies it, within 300 s.",
         })  # fmt: skip
     found.append({"name": "X-Request-Id", "in": "header", "required": False,
                   "schema": {"type": "string"}, "description": "Echoed in the answer's "
@@ -164,7 +172,7 @@ def _operation(tag: str, spec: Route, queries: dict[str, Any]) -> dict[str, Any]
         "tags": [tag],
         "summary": spec.summary,
         "operationId": _operation_id(method, spec.template),
-        "parameters": _parameters(spec.template, query, spec.idempotent),
+        "parameters": _parameters(spec, query),
         "responses": {**_success(spec), **_errors(_error_codes(spec))},
         "security": [] if spec.auth == "none" else [{"bearerAuth": []}],
     }

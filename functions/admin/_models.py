@@ -21,7 +21,18 @@ from functions.core import (
 )
 from functions.loans import LoanPublic
 
-__all__ = ["AdminCashMovement", "AdminLoansQuery", "LoanPage", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "AdminCashMovement",
+    "AdminLoansQuery",
+    "LedgerBreak",
+    "LedgerVerification",
+    "LoanPage",
+    "PaymentEventPage",
+    "PaymentEventRow",
+    "PaymentEventsQuery",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{8,200}")
 # What a cursor holds once decoded: the last row's created_at and id.
@@ -73,3 +84,54 @@ def decode_cursor(cursor: str) -> tuple[str, str] | None:
         return None
     found = _CURSOR_PARTS.fullmatch(text)
     return (found[1], found[2]) if found else None
+
+
+class LedgerBreak(BaseModel):
+    account_id: str
+    entry_id: int | None = Field(
+        description="The entry where the chain breaks; null when the account has no entries left."
+    )
+    account_version: int
+    problem: Literal["entry_altered", "entries_missing", "head_mismatch"]
+    detail: str
+
+
+class LedgerVerification(BaseModel):
+    ok: bool = Field(description="true when every account's hash chain is whole.")
+    breaks: list[LedgerBreak] = Field(description="Every break, by account and version.")
+    truncated: bool = Field(description="true when there are more breaks than listed.")
+
+
+class PaymentEventsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: Literal["unapplied", "applied", "ignored"] = Field(
+        default="unapplied", description="Only events in this status."
+    )
+    limit: int = Field(default=50, ge=1, le=100, description="Events per page.")
+    cursor: Annotated[
+        str | None,
+        # 18 digits: any such number is a bigint, so the filter can never overflow.
+        Field(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the last page."),
+    ] = None
+
+
+class PaymentEventRow(BaseModel):
+    id: int
+    event_id: str
+    event_type: str
+    livemode: bool
+    status: Literal["applied", "unapplied", "ignored"]
+    reason: str | None
+    payment_intent_id: str | None
+    account_id: str | None
+    amount_minor: int | None = Field(description="As the provider sent it, in minor units.")
+    currency: str | None
+    transfer_id: str | None
+    received_at: str
+
+
+class PaymentEventPage(BaseModel):
+    data: list[PaymentEventRow] = Field(description="Oldest event first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )

@@ -21,7 +21,16 @@ from functions.core import (
 from functions.loans import LOAN_SELECT, LoanDecision, LoanPublic, loan_public
 from functions.transfers import TransferPublic, transfer_reply
 
-from ._models import AdminCashMovement, AdminLoansQuery, LoanPage, decode_cursor, encode_cursor
+from ._models import (
+    AdminCashMovement,
+    AdminLoansQuery,
+    LedgerVerification,
+    LoanPage,
+    PaymentEventPage,
+    PaymentEventsQuery,
+    decode_cursor,
+    encode_cursor,
+)
 
 __all__ = ["ROUTES"]
 
@@ -120,6 +129,44 @@ async def write_off_loan(ctx: Context) -> Reply:
     return await _decide_loan(ctx, "admin_loan_write_off", with_reason=True)
 
 
+# verify_ledger answers every break; a ledger edited wholesale could have millions.
+_MAX_BREAKS = 1_000
+_PAYMENT_EVENT_COLUMNS = (
+    "id,event_id,event_type,livemode,status,reason,payment_intent_id,account_id,amount_minor,"
+    "currency,transfer_id,received_at"
+)
+
+
+async def verify_ledger(ctx: Context) -> Reply:
+    """Recompute every account's hash chain (verify_ledger(), as the caller) and list breaks."""
+    rows = await ctx.runtime.postgrest.rpc_rows(
+        "verify_ledger", {}, token=ctx.caller.token, limit=_MAX_BREAKS + 1
+    )
+    breaks = rows[:_MAX_BREAKS]
+    return json_reply(200, {
+        "ok": not rows, "breaks": breaks, "truncated": len(rows) > _MAX_BREAKS,
+    })  # fmt: skip
+
+
+async def list_payment_events(ctx: Context) -> Reply:
+    """Payment events in one status, oldest first, keyset-paged on their id."""
+    query = ctx.query(PaymentEventsQuery)
+    postgrest = ctx.runtime.postgrest
+    select = (
+        postgrest.table("payment_events", token=ctx.caller.token)
+        .select(_PAYMENT_EVENT_COLUMNS)
+        .eq("status", query.status)
+        .order("id")
+        .limit(query.limit + 1)  # one more than asked says whether a next page exists
+    )
+    if query.cursor is not None:
+        select = select.gt("id", query.cursor)
+    rows = await postgrest.rows(select)
+    page = rows[: query.limit]
+    next_cursor = str(page[-1]["id"]) if len(rows) > query.limit else None
+    return json_reply(200, {"data": page, "next_cursor": next_cursor})
+
+
 _CASH_ERRORS = (
     "not_found",
     "account_inactive",
@@ -154,4 +201,11 @@ ROUTES: tuple[Route, ...] = (
     route("POST", "/admin/loans/{loan_id}/write-off", write_off_loan, auth="admin",
           summary="Write off an active or overdue loan's principal as a loss (staff)",
           body=LoanDecision, response=LoanPublic, errors=("invalid_state",)),
+    route("GET", "/admin/ledger/verify", verify_ledger, auth="admin",
+          response=LedgerVerification,
+          summary="Recompute every account's entry hash chain and list each break (staff)"),
+    route("GET", "/admin/payments/events", list_payment_events, auth="admin",
+          query=PaymentEventsQuery, response=PaymentEventPage,
+          summary="Payment webhook events in one status (default unapplied: those staff must "
+          "resolve), oldest first, keyset-paged (staff)"),
 )  # fmt: skip

@@ -46,6 +46,7 @@ from ._http import (
     csv_reply,
     json_reply,
     route,
+    validation_problems,
     visible_row,
 )
 from ._jwt_verifier import Caller
@@ -112,6 +113,7 @@ __all__ = [
     "reset_runtime",
     "route",
     "to_minor",
+    "validation_problems",
     "visible_row",
     "words_for",
 ]

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     supabase_jwks_url: str | None = None
     supabase_jwt_issuer: str = ""
     cors_allowed_origins: str = ""
+    # The payments webhook (functions/webhooks) alone holds it: the provider's events
+    # carry no user, so the webhook calls its one RPC as service_role.
+    supabase_service_role_key: str = ""
+    # Comma-separated Stripe signing secrets: during a rotation both the old and the new
+    # one verify. Unset, the webhook refuses every event with 503 (the provider retries).
+    stripe_webhook_secrets: str = ""
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3_600)
+    # Provider events are larger than any request of ours; the webhook alone reads this much.
+    webhook_max_body_bytes: int = Field(default=262_144, ge=1_024, le=4_194_304)
 
     # The transport under the pooled httpx client to PostgREST: aiohttp's costs less CPU
     # per request (docs/decisions/); httpx's own is the fallback, with no aiohttp loaded.
@@ -97,6 +106,11 @@ class Settings(BaseSettings):
         return self.supabase_jwks_url or ""
 
     @functools.cached_property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        secrets = (item.strip() for item in self.stripe_webhook_secrets.split(","))
+        return tuple(secret for secret in secrets if secret)
+
+    @functools.cached_property
     def allowed_origins(self) -> frozenset[str]:
         origins = (item.strip().rstrip("/") for item in self.cors_allowed_origins.split(","))
         return frozenset(origin for origin in origins if origin)
@@ -120,6 +134,7 @@ class Settings(BaseSettings):
                 "SUPABASE_JWT_SECRET is a placeholder or the local demo secret "
                 f"(or shorter than {_MIN_SECRET_LENGTH} characters)"
             )
+        found.extend(self._webhook_problems())
         for name, url in (
             ("SUPABASE_URL", self.supabase_url),
             ("POSTGREST_URL", self.postgrest_url),
@@ -127,6 +142,21 @@ class Settings(BaseSettings):
         ):
             if url and not url.startswith("https://"):
                 found.append(f"{name} must use https:// outside ENVIRONMENT=local")
+        return found
+
+    def _webhook_problems(self) -> list[str]:
+        """Unset, the webhook is off (503); set, its secrets and key must be real ones."""
+        if not self.webhook_secrets:
+            return []
+        found: list[str] = []
+        if any(not s.startswith("whsec_") or _is_placeholder(s) for s in self.webhook_secrets):
+            found.append("STRIPE_WEBHOOK_SECRETS holds a placeholder or a value not from Stripe")
+        key = self.supabase_service_role_key
+        if not key or _is_placeholder(key):
+            found.append(
+                "SUPABASE_SERVICE_ROLE_KEY is missing or a placeholder while "
+                "STRIPE_WEBHOOK_SECRETS is set"
+            )
         return found
 
 

@@ -55,6 +55,9 @@ ERROR_TABLE: tuple[ErrorKind, ...] = (
     ErrorKind("idempotency_key_required", 400,
               "this call moves money and needs an Idempotency-Key header",
               "a money-moving call without an Idempotency-Key header"),
+    ErrorKind("invalid_signature", 400, "the webhook signature does not verify",
+              "a provider's webhook whose signature is missing, wrong, or older than the "
+              "tolerance"),
     ErrorKind("unauthorized", 401, "a valid bearer token is required",
               "the bearer token is missing, malformed, expired or badly signed",
               ("PGRST301", "PGRST302", "PGRST303"), headers=("WWW-Authenticate",)),

@@ -197,7 +197,8 @@ class Route:
     `errors` names the error codes the operation answers with besides those every
     operation may give (`internal`, `upstream_unavailable`, and `unauthorized` or
     `forbidden` from its `auth`); OpenAPI reads their statuses from the error table.
-    `response` is the success body's model, "csv" for a CSV download.
+    `response` is the success body's model, "csv" for a CSV download. `webhook` marks a
+    provider's signed callback, whose body may be larger than any client's request.
     """
 
     method: str
@@ -211,6 +212,7 @@ class Route:
     query: type[BaseModel] | None
     errors: tuple[str, ...]
     idempotent: bool
+    webhook: bool = False
 
 
 def route(
@@ -226,13 +228,15 @@ def route(
     query: type[BaseModel] | None = None,
     errors: tuple[str, ...] = (),
     idempotent: bool = False,
+    webhook: bool = False,
 ) -> Route:
     """`template` like "/accounts/{account_id}"; each placeholder matches one path segment."""
     for code in errors:
         kind_of(code)  # an unknown code fails at import, not in the OpenAPI document
     return Route(
-        method, template, handler, auth, summary, success, response, body, query, errors, idempotent
-    )
+        method, template, handler, auth, summary, success, response, body, query, errors,
+        idempotent, webhook,
+    )  # fmt: skip
 
 
 def validation_problems(error: ValidationError) -> list[FieldProblem]:
@@ -290,7 +294,9 @@ def _endpoint(operations: Mapping[str, Route]) -> Callable[[Request], Awaitable[
             caller = await _authenticate(request, runtime, admin=target.auth == "admin")
             context.caller_or_none = caller
         if request.method in _METHODS_WITH_BODY:
-            context.raw_body = await _read_body(request, runtime.settings.max_body_bytes)
+            settings = runtime.settings
+            limit = settings.webhook_max_body_bytes if target.webhook else settings.max_body_bytes
+            context.raw_body = await _read_body(request, limit)
         reply = await target.handler(context)
         return Response(reply.body, reply.status, dict(reply.headers), reply.content_type)
 

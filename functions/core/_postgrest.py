@@ -7,8 +7,9 @@ shared client, carrying the caller's own bearer token and `apikey: <anon
 key>`: postgrest-py's `.auth()` would set the token on headers every request
 shares, so under concurrency one caller's token could ride on another's call.
 The light client costs about 15 µs; the pool is what is expensive, and it is
-shared. The service-role key is never used for a user's action (this module
-never even reads it).
+shared. The service-role key is never used for a user's action: this module
+never reads it, and only the payments webhook, which has no user, passes it as
+its token.
 
 Failures split in two (see `_errors`):
 - no answer (connect error, timeout): `UpstreamUnavailable`, 503 with
@@ -137,6 +138,15 @@ class Postgrest:
         """POST /rpc/<name>; every ledger RPC returns one JSON object."""
         data = await self._execute(self.client(token).rpc(name, args))
         if not isinstance(data, dict):
+            raise InternalError()
+        return data
+
+    async def rpc_rows(
+        self, name: str, args: dict[str, Any], *, token: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """POST /rpc/<name> of a set-returning function, at most `limit` rows."""
+        data = await self._execute(self.client(token).rpc(name, args).limit(limit))
+        if not isinstance(data, list):
             raise InternalError()
         return data
 

