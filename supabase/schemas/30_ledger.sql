@@ -1,5 +1,8 @@
 -- The ledger proper: transfers, their entries, idempotency records and the
--- per-user transfer counters, and the one function that writes postings.
+-- per-user transfer counters, and the posting function other domains call
+-- (private.post_transfer; the statement itself is
+-- private.post_transfer_with_entries in 40_transfers.sql, beside the deferred
+-- credits it also writes).
 --
 -- Double entry: every movement of money is one `transfers` row and two
 -- `entries` rows whose amounts sum to zero; deposits and withdrawals move
