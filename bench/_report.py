@@ -93,8 +93,9 @@ def _ratio_table(report: dict[str, Any]) -> list[str]:
     for name, value in report["ratios"].items():
         target, kind = TARGETS[name]
         sign = ">=" if kind == "min" else "<="
+        digits = 0 if target >= 100 else 3
         lines.append(
-            f"| `{name}` | {_fmt(value, 3)} | {sign} {target} | {verdict(name, value)} "
+            f"| `{name}` | {_fmt(value, digits)} | {sign} {target:g} | {verdict(name, value)} "
             f"| {RATIO_NOTES[name]} |"
         )
     return lines
