@@ -16,7 +16,7 @@ install: $(VENV)/.installed node_modules/.installed  ## install the virtualenv a
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# Installers write to stderr only: `$$(make -s token)` must capture nothing but the token.
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' >&2
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]' >&2
 	@# Bytecode for our own sources too: with PYTHONDONTWRITEBYTECODE set (as on the CI
 	@# machines) every cold start of a function would compile them again.
 	$(PY) -m compileall -q functions >&2

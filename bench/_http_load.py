@@ -167,15 +167,20 @@ class MemorySampler:
     def __init__(self, pid: int | None, interval_seconds: float = 0.25) -> None:
         self.pid = pid
         self.interval_seconds = interval_seconds
-        self.peak: dict[str, int] = {"rss_kib": 0, "hwm_max_kib": 0, "processes": 0}
+        self.peak: dict[str, int] = {"rss_kib": 0, "rss_max_kib": 0, "processes": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_seconds):
-            sample = _procs.memory_kib(self.pid)
-            if sample["rss_kib"] > self.peak["rss_kib"]:
-                self.peak = sample
+            self._sample()
+
+    def _sample(self) -> None:
+        sample = _procs.memory_kib(self.pid)
+        largest = max(self.peak["rss_max_kib"], sample["rss_max_kib"])
+        if sample["rss_kib"] > self.peak["rss_kib"]:
+            self.peak = sample
+        self.peak["rss_max_kib"] = largest
 
     def __enter__(self) -> MemorySampler:
         if self.pid is not None:
@@ -191,5 +196,4 @@ class MemorySampler:
         self._stop.set()
         if self.pid is not None:
             self._thread.join()
-            final = _procs.memory_kib(self.pid)
-            self.peak["hwm_max_kib"] = max(self.peak["hwm_max_kib"], final["hwm_max_kib"])
+            self._sample()

@@ -1,56 +1,41 @@
-"""CPU time and memory of the stack's processes, read from /proc.
+"""CPU time and memory of the stack's processes, read with psutil.
 
 CPU per request is the difference of two snapshots taken around the same run,
-divided by the requests it served. A process's own time is utime + stime; the
+divided by the requests it served. A process's own time is user + system; the
 time of children it has reaped (postgres backends that exited, gunicorn
-workers that were replaced) is in its cutime + cstime, so a tree's total is the
-root's four fields plus the four fields of every child still alive.
+workers that were replaced) is in its children_user + children_system, so a
+tree's total is the root's four figures plus the four figures of every child
+still alive.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+import psutil
+
+_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
 
 
-@dataclass(frozen=True)
-class ProcStat:
-    pid: int
-    ppid: int
-    state: str
-    own_ticks: int
-    reaped_children_ticks: int
-
-
-def read_stat(pid: int) -> ProcStat | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+def _process(pid: int | None) -> psutil.Process | None:
+    if pid is None:
         return None
-    # The command name is in parentheses and may hold spaces; fields follow it.
-    fields = raw[raw.rindex(")") + 2 :].split()
-    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
-    return ProcStat(pid, int(fields[1]), fields[0], utime + stime, cutime + cstime)
+    try:
+        return psutil.Process(pid)
+    except _GONE:
+        return None
 
 
-def tree(pid: int) -> list[int]:
-    """`pid` and its descendants, from one scan of /proc (parents before children)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = read_stat(int(entry.name))
-            if stat is not None:
-                children.setdefault(stat.ppid, []).append(stat.pid)
-    pids = [pid]
-    index = 0
-    while index < len(pids):
-        pids.extend(children.get(pids[index], []))
-        index += 1
-    return pids
+def tree(pid: int) -> list[psutil.Process]:
+    """`pid` and its live descendants (parents before children); empty when it is gone."""
+    root = _process(pid)
+    if root is None:
+        return []
+    try:
+        return [root, *root.children(recursive=True)]
+    except _GONE:
+        return [root]
 
 
 def settle(pid: int | None, timeout_seconds: float = 3.0) -> None:
@@ -66,9 +51,17 @@ def settle(pid: int | None, timeout_seconds: float = 3.0) -> None:
     deadline = time.monotonic() + timeout_seconds
     previous: list[int] = []
     while time.monotonic() < deadline:
-        members = [read_stat(member) for member in tree(pid)]
-        current = sorted(stat.pid for stat in members if stat is not None)
-        exiting = any(stat is None or stat.state in "ZX" for stat in members)
+        members = tree(pid)
+        current = sorted(member.pid for member in members)
+        exiting = False
+        for member in members:
+            try:
+                exiting = exiting or member.status() in (
+                    psutil.STATUS_ZOMBIE,
+                    psutil.STATUS_DEAD,
+                )
+            except _GONE:
+                exiting = True
         if current == previous and not exiting:
             return
         previous = current
@@ -77,35 +70,26 @@ def settle(pid: int | None, timeout_seconds: float = 3.0) -> None:
 
 def tree_cpu_seconds(pid: int | None) -> float:
     """CPU seconds used so far by `pid` and all its descendants, alive or reaped."""
-    if pid is None:
-        return 0.0
-    ticks = 0
-    root = read_stat(pid)
-    if root is None:
-        return 0.0
-    ticks += root.own_ticks + root.reaped_children_ticks
-    for child in tree(pid)[1:]:
-        stat = read_stat(child)
-        if stat is not None:
-            ticks += stat.own_ticks + stat.reaped_children_ticks
-    return ticks / CLOCK_TICKS
+    total = 0.0
+    for member in tree(pid) if pid is not None else []:
+        try:
+            times = member.cpu_times()
+        except _GONE:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def memory_kib(pid: int | None) -> dict[str, int]:
-    """Resident memory of a process tree: summed VmRSS now, largest VmHWM, and the root's."""
-    result = {"rss_kib": 0, "hwm_max_kib": 0, "processes": 0}
-    if pid is None:
-        return result
-    for member in tree(pid):
+    """Resident memory of a process tree: summed RSS now, and the largest single process's."""
+    result = {"rss_kib": 0, "rss_max_kib": 0, "processes": 0}
+    for member in tree(pid) if pid is not None else []:
         try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
+            rss = member.memory_info().rss // 1024
+        except _GONE:
             continue
-        values = dict(line.split(":", 1) for line in status.splitlines() if line.startswith("Vm"))
-        rss = int(values.get("VmRSS", "0 kB").split()[0])
-        hwm = int(values.get("VmHWM", "0 kB").split()[0])
         result["rss_kib"] += rss
-        result["hwm_max_kib"] = max(result["hwm_max_kib"], hwm)
+        result["rss_max_kib"] = max(result["rss_max_kib"], rss)
         result["processes"] += 1
     return result
 
@@ -115,12 +99,11 @@ def pid_from_file(path: Path) -> int | None:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if Path(f"/proc/{pid}").exists() else None
+    return pid if psutil.pid_exists(pid) else None
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    busy = sum(fields[:8]) - idle  # user..steal; guest time is already inside user
-    return busy / CLOCK_TICKS
+    """CPU seconds the whole machine has been busy (all cores)."""
+    times = psutil.cpu_times()
+    # Guest time is already inside user; idle and iowait are not busy.
+    return times.user + times.nice + times.system + times.irq + times.softirq + times.steal

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,10 @@ HOT_NOTE = (
 RATIO_NOTES = {
     "sql_vs_minimal": "transfer_funds SQL tps / minimal transfer tps (uniform, top concurrency)",
     "hot_vs_uniform": "transfer_funds SQL tps, hot / uniform (top concurrency)",
+    "postgres_cpu_us_per_transfer": "Postgres CPU µs per transfer_funds transfer (process tree "
+    "CPU over the run / committed transfers; uniform, top concurrency)",
+    "hash_chain_vs_without": "transfer_funds SQL tps with the entries' hash chain / without "
+    "it (median of alternating pairs, uniform, top concurrency)",
     "function_cpu_vs_postgrest": "function CPU ms / PostgREST CPU ms per request, same run",
     "function_added_p50_ms": "function p50 - PostgREST RPC p50 at concurrency 1 (ms; median "
     "of alternating pairs when measured)",
@@ -90,8 +93,9 @@ def _ratio_table(report: dict[str, Any]) -> list[str]:
     for name, value in report["ratios"].items():
         target, kind = TARGETS[name]
         sign = ">=" if kind == "min" else "<="
+        digits = 0 if target >= 100 else 3
         lines.append(
-            f"| `{name}` | {_fmt(value, 3)} | {sign} {target} | {verdict(name, value)} "
+            f"| `{name}` | {_fmt(value, digits)} | {sign} {target:g} | {verdict(name, value)} "
             f"| {RATIO_NOTES[name]} |"
         )
     return lines
@@ -120,6 +124,15 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"- `gateway_added_p50_ms`: median of {len(gateway['pairs_p50_ms'])} back-to-back "
             f"pairs at one client, {gateway['seconds_per_run']} s each (p50 ms, PostgREST "
             f"direct/through nginx's /rest/v1: {pairs})."
+        )
+    chain = report.get("hash_chain")
+    if chain:
+        pairs = ", ".join(f"{pair['with']:,.0f}/{pair['without']:,.0f}" for pair in chain["pairs"])
+        lines.append(
+            f"- `hash_chain_vs_without`: median of {len(chain['pairs'])} alternating pairs of "
+            f"transfer_funds runs at {chain['clients']} clients, {chain['seconds_per_run']} s "
+            f"each, with the chain and with a constant hash in its place (tps with/without: "
+            f"{pairs})."
         )
     cold = report.get("cold_start", {})
     floor, hello, imports = cold.get("imports"), cold.get("hello"), cold.get("hello_imports")
@@ -163,7 +176,8 @@ def _cold_and_memory(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"- Functions server memory under load: at most {peak['rss_kib'] / 1024:.1f} MiB "
             f"resident over its {peak['processes']} processes (gunicorn master and worker; "
-            f"during {key}), largest single-process VmHWM {peak['hwm_max_kib'] / 1024:.1f} MiB."
+            f"during {key}), largest single process {peak['rss_max_kib'] / 1024:.1f} MiB "
+            "(psutil, sampled every 0.25 s)."
         )
     return lines
 
@@ -172,7 +186,7 @@ def _columns_note(report: dict[str, Any]) -> list[str]:
     others = sorted(r["notes"].get("other_cpu_percent", 0.0) for r in report["results"])
     median = others[len(others) // 2] if others else 0.0
     lines = [
-        "CPU ms/tx: CPU time of each server process tree (from /proc, before and after the "
+        "CPU ms/tx: CPU time of each server process tree (psutil, before and after the "
         "run) per committed transaction. Load gen CPU: pgbench's or wrk's own CPU as a share "
         "of one core. Other CPU: the machine's busy time outside the stack and the load "
         "generator, as a share of all cores."
@@ -211,20 +225,18 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_all(report: dict[str, Any], directory: Path, *, dated: bool = True) -> list[Path]:
+def write_all(report: dict[str, Any], directory: Path, *, history: bool = True) -> list[Path]:
+    """latest.{md,json,png}, and the run appended to history.jsonl as one JSON line."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = markdown(report)
-    data = json.dumps(report, indent=2) + "\n"
     written = [directory / "latest.md", directory / "latest.json", directory / "latest.png"]
-    written[0].write_text(text)
-    written[1].write_text(data)
+    written[0].write_text(markdown(report))
+    written[1].write_text(json.dumps(report, indent=2) + "\n")
     _chart.write(report, LABELS, written[2])
-    if dated:
-        stamp = re.sub(r"[^0-9T]", "", report["started_at"])[:13].replace("T", "-")
-        for suffix, content in ((".md", text), (".json", data)):
-            path = directory / f"{stamp}{suffix}"
-            path.write_text(content)
-            written.append(path)
+    if history:
+        path = directory / "history.jsonl"
+        with path.open("a") as lines:
+            lines.write(json.dumps(report, separators=(",", ":"), sort_keys=True) + "\n")
+        written.append(path)
     return written
 
 

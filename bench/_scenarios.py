@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import _coldstart, _database, _environment, _http_load, _ledger, _pgbench, _ratios
+from bench import (
+    _coldstart,
+    _database,
+    _environment,
+    _hash_chain,
+    _http_load,
+    _ledger,
+    _pgbench,
+    _ratios,
+)
 from bench._latency import LoadResult
 from bench._measure import Servers, measured
 
@@ -42,6 +51,8 @@ class Settings:
     # _added_latency): this many pairs, each run this long.
     latency_pairs: int = 3
     latency_pair_seconds: int = 5
+    # Alternating transfer_funds runs with and without the hash chain (bench/_hash_chain.py).
+    hash_chain_pairs: int = 3
     log: Callable[[str], None] = field(default=print)
 
 
@@ -77,6 +88,7 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
     fixture = _ledger_fixture(stack, run)
     if fixture is not None:
         _ledger_sql(stack, run, fixture)
+        _hash_chain_cost(stack, run, fixture)
         _http(stack, run, fixture)
     run.extra["cold_start"] = _coldstart.measure_all(stack, settings, run.skipped)
     return {
@@ -98,6 +110,7 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
             run.extra.get("cold_start", {}),
             run.extra.get("added_latency", {}),
             run.extra.get("gateway_latency", {}),
+            run.extra.get("hash_chain", {}),
         ),
         "context_ratios": _ratios.context(run.results),
         "skipped": run.skipped,
@@ -116,7 +129,8 @@ def _pgbench_run(
     variables: dict[str, str | int],
     max_tries: int = 1,
     ledger: _ledger.Fixture | None = None,
-) -> None:
+    record: bool = True,
+) -> LoadResult:
     label = f"{scenario}-{mode}-c{clients}"
 
     def once() -> tuple[LoadResult, float]:
@@ -138,7 +152,9 @@ def _pgbench_run(
         _count_refusals(result, _ledger.count_transfers(stack, ledger.currency) - before)
         _ledger.settle(stack)
     result.scenario, result.mode = scenario, mode
-    run.add(result)
+    if record:
+        run.add(result)
+    return result
 
 
 def _count_refusals(result: LoadResult, committed: int) -> None:
@@ -212,6 +228,38 @@ def _ledger_sql(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
             )
 
 
+def _hash_chain_cost(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
+    """transfer_funds with the hash chain / without it, alternating pairs (bench/_hash_chain.py)."""
+    settings = run.settings
+    if settings.hash_chain_pairs < 1:
+        return
+    script, variables = _ledger.pgbench_script(fixture)
+    clients = max(settings.concurrencies)
+
+    def once(side: str) -> LoadResult:
+        return _pgbench_run(
+            stack,
+            run,
+            f"transfer_funds_sql_{side}_chain",
+            "uniform",
+            clients,
+            database="postgres",
+            script=script,
+            variables={**variables, "hot": 0},
+            max_tries=5,
+            ledger=fixture,
+            record=False,
+        )
+
+    chain = _hash_chain.measure(stack, settings.hash_chain_pairs, once)
+    run.extra["hash_chain"] = {"seconds_per_run": settings.seconds, "clients": clients, **chain}
+    settings.log(
+        "  hash chain, tps with/without: "
+        + ", ".join(f"{p['with']:.0f}/{p['without']:.0f}" for p in chain["pairs"])
+        + f" -> median ratio {chain['median_ratio']:.3f}"
+    )
+
+
 def _http(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
     missing = _http_load.missing()
     if missing:
@@ -241,42 +289,15 @@ def _http(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
 def _gateway_latency(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
     """What the gateway adds: PostgREST RPC p50 at one client through `/rest/v1` minus
     direct, from alternating back-to-back pairs like _added_latency, for the same reason."""
-    settings = run.settings
     through = f"{stack.api_url}/rest/v1"
     problem = _http_load.preflight(stack, fixture, "rpc", through)
     if problem:
         run.skipped.append(f"gateway latency: {problem}")
-        settings.log(f"skipping the gateway latency: {problem}")
+        run.settings.log(f"skipping the gateway latency: {problem}")
         return
-    pairs: list[dict[str, float]] = []
-    for _ in range(settings.latency_pairs):
-        pair: dict[str, float] = {}
-        for side, base_url in (("direct", stack.rest_url), ("gateway", through)):
-            result, _cpu = _http_load.run_wrk(
-                fixture,
-                kind="rpc",
-                base_url=base_url,
-                mode="uniform",
-                connections=1,
-                seconds=settings.latency_pair_seconds,
-                work_dir=settings.work_dir / "wrk",
-                anon_key=stack.api_key("anon"),
-            )
-            pair[side] = result.p50_ms
-        pair["added"] = round(pair["gateway"] - pair["direct"], 3)
-        pairs.append(pair)
+    sides = [("direct", "rpc", stack.rest_url), ("gateway", "rpc", through)]
+    run.extra["gateway_latency"] = _p50_pairs(stack, run, fixture, sides)
     _ledger.settle(stack)
-    added = sorted(pair["added"] for pair in pairs)[len(pairs) // 2]
-    run.extra["gateway_latency"] = {
-        "seconds_per_run": settings.latency_pair_seconds,
-        "pairs_p50_ms": pairs,
-        "median_added_p50_ms": added,
-    }
-    settings.log(
-        "  gateway p50 at c=1 (direct, /rest/v1 pairs): "
-        + ", ".join(f"{p['direct']:.2f}/{p['gateway']:.2f}" for p in pairs)
-        + f" -> median added {added:.2f} ms"
-    )
 
 
 def _added_latency(
@@ -291,11 +312,21 @@ def _added_latency(
     added p50 is the median of the per-pair differences, so a drift hits both sides
     of each difference alike. Every pair is kept in the report.
     """
+    sides = [(kind, kind, base_url) for _scenario, kind, base_url in paths]
+    run.extra["added_latency"] = _p50_pairs(stack, run, fixture, sides)
+
+
+def _p50_pairs(
+    stack: Any, run: Run, fixture: _ledger.Fixture, sides: list[tuple[str, str, str]]
+) -> dict[str, Any]:
+    """`latency_pairs` back-to-back wrk runs at one client of each side (name, request
+    kind, base URL); "added" is the second side's p50 minus the first's, and the
+    answer's median_added_p50_ms the median of those differences."""
     settings = run.settings
     pairs: list[dict[str, float]] = []
     for _ in range(settings.latency_pairs):
         pair: dict[str, float] = {}
-        for _scenario, kind, base_url in paths:
+        for name, kind, base_url in sides:
             result, _cpu = _http_load.run_wrk(
                 fixture,
                 kind=kind,
@@ -306,20 +337,20 @@ def _added_latency(
                 work_dir=settings.work_dir / "wrk",
                 anon_key=stack.api_key("anon"),
             )
-            pair[kind] = result.p50_ms
-        pair["added"] = round(pair["function"] - pair["rpc"], 3)
+            pair[name] = result.p50_ms
+        pair["added"] = round(pair[sides[1][0]] - pair[sides[0][0]], 3)
         pairs.append(pair)
     added = sorted(pair["added"] for pair in pairs)[len(pairs) // 2]
-    run.extra["added_latency"] = {
+    settings.log(
+        f"  p50 at c=1 ({sides[0][0]}/{sides[1][0]} pairs): "
+        + ", ".join(f"{p[sides[0][0]]:.2f}/{p[sides[1][0]]:.2f}" for p in pairs)
+        + f" -> median added {added:.2f} ms"
+    )
+    return {
         "seconds_per_run": settings.latency_pair_seconds,
         "pairs_p50_ms": pairs,
         "median_added_p50_ms": added,
     }
-    settings.log(
-        "  added p50 at c=1 (PostgREST, function pairs): "
-        + ", ".join(f"{p['rpc']:.2f}/{p['function']:.2f}" for p in pairs)
-        + f" -> median added {added:.2f} ms"
-    )
 
 
 def _http_scenario(

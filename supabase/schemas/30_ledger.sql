@@ -1,5 +1,8 @@
 -- The ledger proper: transfers, their entries, idempotency records and the
--- per-user transfer counters, and the one function that writes postings.
+-- per-user transfer counters, and the posting function other domains call
+-- (private.post_transfer; the statement itself is
+-- private.post_transfer_with_entries in 40_transfers.sql, beside the deferred
+-- credits it also writes).
 --
 -- Double entry: every movement of money is one `transfers` row and two
 -- `entries` rows whose amounts sum to zero; deposits and withdrawals move
@@ -266,10 +269,13 @@ $$;
 -- next. The id is left out: it is drawn from a sequence while the row is
 -- inserted, and the chain orders entries by account_version.
 --
--- A SQL function with a SET clause is never inlined, so each call pays for
--- the call and the search_path switch (docs/decisions/0011-hash-chained-entries.md has the cost);
--- the Supabase security advisor requires the setting on every function, and
--- the byte layout keeps one definition.
+-- This is the definition verify_ledger() and the settle use. A SQL function
+-- with a SET clause is never inlined, and the Supabase security advisor
+-- requires the setting on every function, so the hot path
+-- (private.post_transfer_with_entries, 40_transfers.sql) writes the same
+-- expression out in its posting statement; every test that runs
+-- sql/checks/09 proves that the two agree
+-- (docs/decisions/0016-hash-chain-written-out-in-the-posting.md).
 create function private.entry_hash(
   p_previous_hash bytea,
   p_transfer_id uuid,
@@ -287,7 +293,7 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select extensions.digest(
+  select pg_catalog.sha256(
     coalesce(p_previous_hash, ''::bytea)
       || pg_catalog.uuid_send(p_transfer_id)
       || pg_catalog.uuid_send(p_account_id)
@@ -297,17 +303,13 @@ as $$
       || pg_catalog.uuid_send(p_counterparty_account_id)
       || pg_catalog.int8send((extract(epoch from p_created_at) * 1000000)::bigint)
       || case when p_description is null then '\x00'::bytea
-              else '\x01'::bytea || pg_catalog.convert_to(p_description, 'UTF8') end,
-    'sha256')
+              else '\x01'::bytea || pg_catalog.convert_to(p_description, 'UTF8') end)
 $$;
 
--- The posting: the caller has locked both rows and checked every rule; one
--- statement moves the balances and writes the entries (each chained to its
--- account's previous entry, which the lock keeps in place) and the transfer;
--- and a debited deferred account is settled first, so its entries
--- keep their order even for callers that do not settle themselves (the loan
--- functions: their funds check sees the balance before the settle, which can
--- only refuse, never overdraw).
+-- The posting for callers that lock both accounts (staff deposits and
+-- withdrawals, loans, holds): private.post_transfer_with_entries
+-- (40_transfers.sql) writes it; the caller has locked both rows and checked
+-- every rule.
 create function private.post_transfer(
   p_transfer_id uuid,
   p_kind text,
@@ -322,45 +324,9 @@ language plpgsql
 security invoker
 set search_path = ''
 as $$
-declare
-  v_transfer public.transfers;
 begin
-  if p_from.deferred_credits then
-    p_from := private.settle_account(p_from);
-  end if;
-  with balances as (
-    update public.accounts
-       set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
-           version = version + 1,
-           updated_at = now()
-     where id in (p_from.id, p_to.id)
-  ), posted as (
-    insert into public.entries
-      (transfer_id, account_id, amount, balance_after, account_version, description,
-       counterparty_account_id, created_at, hash)
-    values
-      (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
-       p_from.version + 1, p_description, p_to.id, now(),
-       private.entry_hash(
-         (select e.hash from public.entries as e
-           where e.account_id = p_from.id and e.account_version = p_from.version),
-         p_transfer_id, p_from.id, p_from.version + 1, -p_amount_minor,
-         p_from.balance - p_amount_minor, p_to.id, p_description, now())),
-      (p_transfer_id, p_to.id, p_amount_minor, p_to.balance + p_amount_minor,
-       p_to.version + 1, p_description, p_from.id, now(),
-       private.entry_hash(
-         (select e.hash from public.entries as e
-           where e.account_id = p_to.id and e.account_version = p_to.version),
-         p_transfer_id, p_to.id, p_to.version + 1, p_amount_minor,
-         p_to.balance + p_amount_minor, p_from.id, p_description, now()))
-  )
-  insert into public.transfers
-    (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
-  values
-    (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
-     p_initiated_by)
-  returning * into v_transfer;
-  return v_transfer;
+  return private.post_transfer_with_entries(
+    p_transfer_id, p_kind, p_from, p_to, p_amount_minor, p_description, p_initiated_by, false);
 end;
 $$;
 

@@ -88,6 +88,12 @@ $$;
 
 revoke execute on function private.check_transfer_request(uuid, uuid, text, text) from public;
 
+-- Validate, claim the key, count the caller's limits, lock both accounts in id
+-- order (the sender only if the caller owns it; the receiver only when it does
+-- not take deferred credits: a deferred receiver is read without a lock, see
+-- below), check every rule, post. A refusal is stored under the key and
+-- returned, and it gives back what the limits counted. An amount over the
+-- per-transfer limit is refused by that limit, so it is not counted for the day.
 create function private.transfer_funds(
   p_from_account_id uuid,
   p_to_account_id uuid,
@@ -106,45 +112,29 @@ declare
   v_currency public.currencies;
   v_amount bigint;
   v_counted bigint;
-  v_minor numeric;
   v_hash bytea;
   v_transfer_id uuid := gen_random_uuid();
   v_limits public.transfer_limits;
   v_row public.accounts;
   v_from public.accounts;
   v_to public.accounts;
-  v_to_locked boolean := false;
   v_refusal text[];
 begin
   select * into v_currency from public.currencies where code = p_currency;
   if v_currency.code is null then
     perform private.raise_invalid('p_currency', format('currency (%s) is not supported', p_currency));
   end if;
-  v_minor := p_amount * (10::numeric ^ v_currency.exponent);
-  if p_amount > 0 and v_minor = trunc(v_minor) and v_minor <= 9223372036854775807 then
-    v_amount := v_minor::bigint;
-  else
-    v_amount := private.minor_units(p_amount, v_currency.exponent, 'p_amount', v_currency.code);  -- raises its BK009
-  end if;
+  v_amount := private.minor_units(p_amount, v_currency.exponent, 'p_amount', v_currency.code);
   perform private.check_transfer_request(
     p_from_account_id, p_to_account_id, p_idempotency_key, p_description);
-
   v_hash := sha256(convert_to(jsonb_build_array(
     'transfer_funds', p_from_account_id, p_to_account_id, v_amount, p_currency, p_description
   )::text, 'UTF8'));
-
   if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
     return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
   end if;
-
-  -- An amount over the per-transfer limit is refused by that limit, so it is
-  -- not counted towards the day's total; the sum saturates instead of
-  -- overflowing a bigint, so an absurd amount is a limit refusal, not a 500.
   v_counted := case when v_amount > v_currency.max_transfer_minor then 0 else v_amount end;
   v_limits := private.count_money_movement(v_caller, p_currency, v_counted);
-
-  -- Lock the sender (only if the caller owns it) and the receiver unless it
-  -- takes deferred credits, in id order.
   for v_row in
     select * from public.accounts
      where id in (p_from_account_id, p_to_account_id)
@@ -154,37 +144,23 @@ begin
        for no key update
   loop
     if v_row.id = p_from_account_id then v_from := v_row; end if;
-    if v_row.id = p_to_account_id then v_to := v_row; v_to_locked := true; end if;
+    if v_row.id = p_to_account_id then v_to := v_row; end if;
   end loop;
-  if not v_to_locked then
-    -- A deferred receiver (or none): read without a lock (see the header) and
-    -- credited through pending_credits even if its flag was turned off since.
+  if v_to.id is null then  -- deferred (credited through pending_credits) or missing
     select * into v_to from public.accounts where id = p_to_account_id;
+    v_to.deferred_credits := true;
   end if;
-  if v_from.deferred_credits then
-    v_from := private.settle_account(v_from);
-  end if;
-  if v_from.held_minor > 0 then
-    v_from := private.release_expired_holds(v_from);  -- 45_holds.sql
-  end if;
-
+  if v_from.deferred_credits then v_from := private.settle_account(v_from); end if;
+  if v_from.held_minor > 0 then v_from := private.release_expired_holds(v_from); end if;
   v_refusal := private.transfer_refusal(
     p_from_account_id, p_to_account_id, v_from, v_to, p_amount, v_amount, v_currency, v_limits);
   if v_refusal is not null then
-    update public.transfer_limits
-       set outgoing_minor = greatest(outgoing_minor - v_counted, 0)
+    update public.transfer_limits set outgoing_minor = greatest(outgoing_minor - v_counted, 0)
      where user_id = v_caller and currency = p_currency;
     return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
-
-  if v_to_locked then
-    return to_jsonb(private.post_transfer(
-      v_transfer_id, 'transfer', v_from, v_to, v_amount, p_description, v_caller
-    )) || '{"replayed": false}'::jsonb;
-  end if;
-  return to_jsonb(private.post_transfer_deferred(
-    v_transfer_id, 'transfer', v_from, v_to, v_amount, p_description, v_caller
-  )) || '{"replayed": false}'::jsonb;
+  return to_jsonb(private.post_transfer_with_entries(v_transfer_id, 'transfer', v_from, v_to,
+    v_amount, p_description, v_caller, v_to.deferred_credits)) || '{"replayed": false}'::jsonb;
 end;
 $$;
 
@@ -439,6 +415,87 @@ revoke execute on function public.settle_pending_credits(uuid)
 
 grant execute on function public.settle_pending_credits(uuid) to authenticated, service_role;
 
+-- The one statement that posts a transfer, for every caller: it moves the
+-- balances, writes the entries (each chained to its account's previous entry,
+-- which the caller's lock keeps in place) and the transfer row. With
+-- `p_credit_pending` (a receiver with deferred credits, read without a lock)
+-- the receiver's row is not touched: its credit goes to pending_credits.
+-- A debited deferred account is settled first, so its entries keep their
+-- order even for callers that do not settle themselves (the loan functions:
+-- their funds check sees the balance before the settle, which can only
+-- refuse, never overdraw).
+--
+-- The entry hash is private.entry_hash's expression written out, so that
+-- Postgres evaluates it in the statement instead of calling a function with a
+-- SET clause twice per transfer
+-- (docs/decisions/0016-hash-chain-written-out-in-the-posting.md).
+create function private.post_transfer_with_entries(
+  p_transfer_id uuid,
+  p_kind text,
+  p_from public.accounts,
+  p_to public.accounts,
+  p_amount_minor bigint,
+  p_description text,
+  p_initiated_by uuid,
+  p_credit_pending boolean
+)
+returns public.transfers
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_transfer public.transfers;
+begin
+  if p_from.deferred_credits then
+    p_from := private.settle_account(p_from);
+  end if;
+  with balances as (
+    update public.accounts
+       set balance = balance + case when id = p_to.id then p_amount_minor else -p_amount_minor end,
+           version = version + 1,
+           updated_at = now()
+     where id = p_from.id or (id = p_to.id and not p_credit_pending)
+  ), lines (account_id, amount, balance_after, account_version, counterparty_account_id) as (
+    values (p_from.id, -p_amount_minor, p_from.balance - p_amount_minor, p_from.version + 1, p_to.id),
+           (p_to.id, p_amount_minor, p_to.balance + p_amount_minor, p_to.version + 1, p_from.id)
+  ), posted as (
+    insert into public.entries
+      (transfer_id, account_id, amount, balance_after, account_version, description,
+       counterparty_account_id, created_at, hash)
+    select p_transfer_id, l.account_id, l.amount, l.balance_after, l.account_version,
+           p_description, l.counterparty_account_id, now(),
+           pg_catalog.sha256(
+             coalesce((select e.hash from public.entries as e
+                        where e.account_id = l.account_id
+                          and e.account_version = l.account_version - 1), ''::bytea)
+               || pg_catalog.uuid_send(p_transfer_id)
+               || pg_catalog.uuid_send(l.account_id)
+               || pg_catalog.int8send(l.account_version)
+               || pg_catalog.int8send(l.amount)
+               || pg_catalog.int8send(l.balance_after)
+               || pg_catalog.uuid_send(l.counterparty_account_id)
+               || pg_catalog.int8send((extract(epoch from now()) * 1000000)::bigint)
+               || case when p_description is null then '\x00'::bytea
+                       else '\x01'::bytea || pg_catalog.convert_to(p_description, 'UTF8') end)
+      from lines as l
+     where l.account_id = p_from.id or not p_credit_pending
+  ), pending as (
+    insert into public.pending_credits
+      (transfer_id, account_id, amount, description, counterparty_account_id)
+    select p_transfer_id, p_to.id, p_amount_minor, p_description, p_from.id
+     where p_credit_pending
+  )
+  insert into public.transfers
+    (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
+  values
+    (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
+     p_initiated_by)
+  returning * into v_transfer;
+  return v_transfer;
+end;
+$$;
+
 -- A transfer into a deferred account: the sender (locked, settled if it is
 -- deferred itself, every rule checked) is debited with its entry; the credit
 -- is appended to pending_credits; the receiver's row is not touched.
@@ -456,40 +513,14 @@ language plpgsql
 security invoker
 set search_path = ''
 as $$
-declare
-  v_transfer public.transfers;
 begin
-  with debited as (
-    update public.accounts
-       set balance = balance - p_amount_minor, version = version + 1, updated_at = now()
-     where id = p_from.id
-  ), posted as (
-    insert into public.entries
-      (transfer_id, account_id, amount, balance_after, account_version, description,
-       counterparty_account_id, created_at, hash)
-    values
-      (p_transfer_id, p_from.id, -p_amount_minor, p_from.balance - p_amount_minor,
-       p_from.version + 1, p_description, p_to.id, now(),
-       private.entry_hash(
-         (select e.hash from public.entries as e
-           where e.account_id = p_from.id and e.account_version = p_from.version),
-         p_transfer_id, p_from.id, p_from.version + 1, -p_amount_minor,
-         p_from.balance - p_amount_minor, p_to.id, p_description, now()))
-  ), pending as (
-    insert into public.pending_credits
-      (transfer_id, account_id, amount, description, counterparty_account_id)
-    values (p_transfer_id, p_to.id, p_amount_minor, p_description, p_from.id)
-  )
-  insert into public.transfers
-    (id, kind, from_account_id, to_account_id, amount, currency, description, initiated_by)
-  values
-    (p_transfer_id, p_kind, p_from.id, p_to.id, p_amount_minor, p_from.currency, p_description,
-     p_initiated_by)
-  returning * into v_transfer;
-  return v_transfer;
+  return private.post_transfer_with_entries(
+    p_transfer_id, p_kind, p_from, p_to, p_amount_minor, p_description, p_initiated_by, true);
 end;
 $$;
 
 revoke execute on function
+  private.post_transfer_with_entries(
+    uuid, text, public.accounts, public.accounts, bigint, text, uuid, boolean),
   private.post_transfer_deferred(uuid, text, public.accounts, public.accounts, bigint, text, uuid)
 from public;

@@ -121,6 +121,43 @@ def test_each_entry_hash_chains_to_the_previous_entry_of_its_account(
     assert rows == [(True, True, 32), (True, False, 32)]
 
 
+def test_posting_statement_hashes_as_entry_hash_does_for_every_kind_of_entry(
+    pg: psycopg.Connection[Any], rest: RestFactory, two_customers: tuple[User, str, User, str]
+) -> None:
+    """The posting statement writes the hash expression out (so Postgres evaluates it in
+    the statement); private.entry_hash, which verify_ledger uses, must agree with it on
+    every field: with and without a description (multi-byte UTF-8 too), both sides of
+    a transfer, a deferred receiver's sender entry and a staff deposit."""
+    alice, alice_account, bob, bob_account = two_customers
+    for description in (None, "rent", "café ☕ 東京"):
+        rpc_ok(
+            rest(alice.token), "transfer_funds", p_from_account_id=alice_account,
+            p_to_account_id=bob_account, p_amount="1.25", p_currency="USD",
+            p_idempotency_key=str(uuid.uuid4()), p_description=description,
+        )  # fmt: skip
+    pg.execute("update public.accounts set deferred_credits = true where id = %s", [bob_account])
+    _transfer(rest, alice, alice_account, bob_account, "2.00")
+    _transfer(rest, bob, bob_account, alice_account, "1.00")  # settles bob's credit first
+    deposit(pg, bob_account, 700)
+    rows = pg.execute(
+        "select e.account_id = %s, e.description,"
+        "       e.hash = private.entry_hash(p.hash, e.transfer_id, e.account_id,"
+        "         e.account_version, e.amount, e.balance_after, e.counterparty_account_id,"
+        "         e.description, e.created_at)"
+        "  from public.entries as e"
+        "  left join public.entries as p"
+        "    on p.account_id = e.account_id and p.account_version = e.account_version - 1"
+        " where e.account_id in (%s, %s) order by e.id",
+        [alice_account, alice_account, bob_account],
+    ).fetchall()
+    assert {row[1] for row in rows} >= {None, "rent", "café ☕ 東京"}
+    # Alice's deposit, three transfers, the deferred debit, Bob's settled credit, his
+    # transfer back and his deposit.
+    assert len(rows) == 1 + 2 * 3 + 1 + 1 + 2 + 1
+    assert all(row[2] for row in rows), rows
+    assert _breaks_of(pg, [alice_account, bob_account]) == []
+
+
 def test_chains_hold_after_deferred_credits_are_settled(
     pg: psycopg.Connection[Any], rest: RestFactory, two_customers: tuple[User, str, User, str]
 ) -> None:
