@@ -39,7 +39,9 @@ class Customer:
             headers["Idempotency-Key"] = key
         return headers
 
-    def fn(self, method: str, path: str, body: Any = None, key: str | None = None) -> httpx.Response:
+    def fn(
+        self, method: str, path: str, body: Any = None, key: str | None = None
+    ) -> httpx.Response:
         """A call to the HTTP functions with this customer's token."""
         with httpx.Client(base_url=self.stack.functions_url, timeout=30) as http:
             return http.request(method, path, json=body, headers=self._headers(key))
@@ -104,11 +106,11 @@ def assert_invariants(stack: StackHandle) -> None:
 @contextmanager
 def dashboard(stack: StackHandle) -> Iterator[psycopg.Connection[Any]]:
     """`postgres` in a transaction that is always rolled back, every custom setting on."""
-    with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:
-        with pg.transaction(force_rollback=True):
-            for name, value in (
-                ("ledger.posting", "on"),
-                ("request.jwt.claims", '{"role": "authenticated", "app_metadata": {"role": "admin"}}'),
-            ):
-                pg.execute("select set_config(%s, %s, true)", [name, value])
-            yield pg
+    claims = '{"role": "authenticated", "app_metadata": {"role": "admin"}}'
+    with (
+        psycopg.connect(stack.pg_dsn, autocommit=True) as pg,
+        pg.transaction(force_rollback=True),
+    ):
+        for name, value in (("ledger.posting", "on"), ("request.jwt.claims", claims)):
+            pg.execute("select set_config(%s, %s, true)", [name, value])
+        yield pg

@@ -31,7 +31,9 @@ from tests.integration.money_support import (
 pytestmark = pytest.mark.integration
 
 
-def _item(source: str, target: str, amount: str, currency: str = "USD", **extra: Any) -> dict[str, Any]:
+def _item(
+    source: str, target: str, amount: str, currency: str = "USD", **extra: Any
+) -> dict[str, Any]:
     return {"from_account_id": source, "to_account_id": target, "amount": amount,
             "currency": currency, **extra}  # fmt: skip
 
@@ -45,7 +47,9 @@ def _error(response: httpx.Response) -> dict[str, Any]:
     return error
 
 
-def _setup(stack: StackHandle, accounts: int = 3, funds: str = "100.00") -> tuple[Customer, Customer]:
+def _setup(
+    stack: StackHandle, accounts: int = 3, funds: str = "100.00"
+) -> tuple[Customer, Customer]:
     """Alice with `accounts` accounts, the first funded; Bob with one."""
     alice, bob = customer(stack), customer(stack)
     for _ in range(accounts):
@@ -144,7 +148,10 @@ def test_the_daily_limit_counts_the_whole_batch(stack: StackHandle) -> None:
     refused = _batch(alice, items)
     assert refused.status_code == 422
     assert _error(refused)["details"] == {
-        "index": 0, "code": "limit_exceeded", "details": "daily_outgoing_limit_minor"}
+        "index": 0,
+        "code": "limit_exceeded",
+        "details": "daily_outgoing_limit_minor",
+    }
     # The refused batch's amounts are given back to the day's total.
     assert _batch(alice, [_item(a0, a1, "1.00")]).status_code == 201
 
@@ -155,7 +162,8 @@ def test_a_batch_counts_once_in_the_rate_limit_window(stack: StackHandle) -> Non
     assert _batch(alice, [_item(a0, a1, "0.01") for _ in range(20)]).status_code == 201
     with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:
         row = pg.execute(
-            "select window_count from public.transfer_limits where user_id = %s and currency = 'USD'",
+            "select window_count from public.transfer_limits"
+            " where user_id = %s and currency = 'USD'",
             [alice.id],
         ).fetchone()
     assert row == (1,)
@@ -202,7 +210,7 @@ def test_the_rpc_validates_items_like_transfer_funds(stack: StackHandle) -> None
 
 
 def test_a_direct_postgrest_batch_cannot_move_someone_elses_money(stack: StackHandle) -> None:
-    alice, bob = _setup(stack)
+    alice, _ = _setup(stack)
     mallory = customer(stack)
     mallory.open_account()
     deposit(stack, mallory.accounts[0], "1.00")
@@ -241,7 +249,7 @@ def test_sixteen_identical_concurrent_batches_make_one_batch(stack: StackHandle)
 
 def test_crossing_batches_never_deadlock(stack: StackHandle) -> None:
     """Batches locking the same accounts from both ends: one sorted order, no deadlock."""
-    alice, bob = _setup(stack, accounts=4, funds="1000.00")
+    alice, _ = _setup(stack, accounts=4, funds="1000.00")
     ids = alice.accounts
     for account in ids[1:]:
         deposit(stack, account, "1000.00")
@@ -264,7 +272,9 @@ def test_a_batch_into_a_deferred_credit_account_leaves_pending_credits(stack: St
         pg.execute("update public.accounts set deferred_credits = true where id = %s",
                    [bob.accounts[0]])  # fmt: skip
     a0 = alice.accounts[0]
-    response = _batch(alice, [_item(a0, bob.accounts[0], "1.00"), _item(a0, bob.accounts[0], "2.00")])
+    response = _batch(
+        alice, [_item(a0, bob.accounts[0], "1.00"), _item(a0, bob.accounts[0], "2.00")]
+    )
     assert response.status_code == 201, response.text
     assert_invariants(stack)
     with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:

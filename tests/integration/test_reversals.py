@@ -42,7 +42,9 @@ def _pay(sender: Customer, receiver: Customer, amount: str, currency: str = "USD
     return transfer_id
 
 
-def _pair(stack: StackHandle, funds: str = "100.00", currency: str = "USD") -> tuple[Customer, Customer]:
+def _pair(
+    stack: StackHandle, funds: str = "100.00", currency: str = "USD"
+) -> tuple[Customer, Customer]:
     alice, bob = customer(stack), customer(stack)
     alice.open_account(currency)
     bob.open_account(currency)
@@ -50,7 +52,9 @@ def _pair(stack: StackHandle, funds: str = "100.00", currency: str = "USD") -> t
     return alice, bob
 
 
-def _refund(who: Customer, transfer_id: str, body: Any = None, key: str | None = None) -> httpx.Response:
+def _refund(
+    who: Customer, transfer_id: str, body: Any = None, key: str | None = None
+) -> httpx.Response:
     return who.fn("POST", f"/transfers/{transfer_id}/refunds", body, key or new_key())
 
 
@@ -69,7 +73,11 @@ def test_a_receiver_refunds_in_full_and_the_two_transfers_name_each_other(
     body = refund.json()
     assert body["original_transfer_id"] == original
     assert (body["from_account_id"], body["to_account_id"]) == (bob.accounts[0], alice.accounts[0])
-    assert (body["amount"], body["currency"], body["description"]) == ("10.00", "USD", "returned goods")
+    assert (body["amount"], body["currency"], body["description"]) == (
+        "10.00",
+        "USD",
+        "returned goods",
+    )
     assert balances(stack, alice.accounts[0], bob.accounts[0]) == [10000, 0]
 
     for viewer in (alice, bob):
@@ -331,7 +339,8 @@ def test_writes_to_the_reversal_link_through_postgrest_are_refused(stack: StackH
 @pytest.mark.parametrize(
     "sql",
     [
-        "update public.transfer_reversals set amount = amount * 100 where reversal_transfer_id = %s",
+        "update public.transfer_reversals set amount = amount * 100"
+        " where reversal_transfer_id = %s",
         "delete from public.transfer_reversals where reversal_transfer_id = %s",
         "truncate public.transfer_reversals",
         "insert into public.transfer_reversals (reversal_transfer_id, original_transfer_id,"
