@@ -559,8 +559,9 @@ begin
   -- the receivers that do not take deferred credits.
   select coalesce(array_agg(a.id order by a.id), '{}') into v_locked
     from (select a.id from public.accounts as a
-           where (a.id = any (v_from_ids) and a.owner_id = v_caller)
-              or (a.id = any (v_to_ids) and not a.deferred_credits)
+           where a.id = any (v_from_ids || v_to_ids)
+             and ((a.id = any (v_from_ids) and a.owner_id = v_caller)
+                  or (a.id = any (v_to_ids) and not a.deferred_credits))
            order by a.id
              for no key update) as a;
 
