@@ -56,10 +56,10 @@ async def withdraw(ctx: Context) -> Reply:
 
 
 async def reverse_transfer(ctx: Context) -> Reply:
-    """Staff reverse all (no body, or no amount) or part of any posted transfer."""
+    """Staff reverse all (`{}`: no amount) or part of any posted transfer."""
     key = ctx.idempotency_key()
     transfer_id = ctx.uuid_param("transfer_id")
-    request = ctx.body(RefundCreate) if ctx.raw_body else RefundCreate()
+    request = ctx.body(RefundCreate)  # `{}` refunds all that is left
     args = {
         "p_transfer_id": transfer_id,
         "p_amount": request.amount,

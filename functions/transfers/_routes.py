@@ -119,7 +119,7 @@ def _name_the_item(error: PostgrestError) -> None:
 async def refund(ctx: Context) -> Reply:
     key = ctx.idempotency_key()
     transfer_id = ctx.uuid_param("transfer_id")
-    request = ctx.body(RefundCreate) if ctx.raw_body else RefundCreate()
+    request = ctx.body(RefundCreate)  # `{}` refunds all that is left
     args = {
         "p_transfer_id": transfer_id,
         "p_amount": request.amount,

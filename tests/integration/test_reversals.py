@@ -55,7 +55,7 @@ def _pair(
 def _refund(
     who: Customer, transfer_id: str, body: Any = None, key: str | None = None
 ) -> httpx.Response:
-    return who.fn("POST", f"/transfers/{transfer_id}/refunds", body, key or new_key())
+    return who.fn("POST", f"/transfers/{transfer_id}/refunds", body or {}, key or new_key())
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def test_a_customer_cannot_call_the_staff_reversal_directly_or_through_the_funct
     direct = bob.rpc("admin_reverse_transfer", p_transfer_id=original, p_idempotency_key=new_key())
     assert direct.status_code == 400, direct.text
     assert direct.json()["code"] == "BK010"
-    through = bob.fn("POST", f"/admin/transfers/{original}/reversals", None, new_key())
+    through = bob.fn("POST", f"/admin/transfers/{original}/reversals", {}, new_key())
     assert through.status_code == 403
     anon = httpx.post(f"{stack.rest_url}/rpc/refund_transfer", headers={"apikey": stack.anon_key},
                       json={"p_transfer_id": original, "p_idempotency_key": new_key()})  # fmt: skip
@@ -221,7 +221,7 @@ def test_a_customer_cannot_refund_a_deposit_but_staff_reverse_it(stack: StackHan
     missing_key = admin.fn("POST", path, None)
     assert missing_key.status_code == 400
     assert _error(missing_key)["code"] == "idempotency_key_required"
-    rest = admin.fn("POST", path, None, new_key())
+    rest = admin.fn("POST", path, {}, new_key())
     assert rest.status_code == 201, rest.text
     assert rest.json()["amount"] == "15.00"
     assert balances(stack, alice.accounts[0]) == [0]
@@ -255,7 +255,7 @@ def test_a_reversal_is_never_itself_reversed(stack: StackHandle) -> None:
     assert again.status_code == 409
     assert _error(again)["code"] == "invalid_state"
     admin = customer(stack, admin=True)
-    staff = admin.fn("POST", f"/admin/transfers/{refund}/reversals", None, new_key())
+    staff = admin.fn("POST", f"/admin/transfers/{refund}/reversals", {}, new_key())
     assert staff.status_code == 409
     assert _error(staff)["code"] == "invalid_state"
 
@@ -275,7 +275,7 @@ def test_staff_cannot_reverse_a_loan_disbursement(stack: StackHandle) -> None:
         ).fetchone()
     assert row is not None
     admin = customer(stack, admin=True)
-    refused = admin.fn("POST", f"/admin/transfers/{row[0]}/reversals", None, new_key())
+    refused = admin.fn("POST", f"/admin/transfers/{row[0]}/reversals", {}, new_key())
     assert refused.status_code == 409, refused.text
     assert _error(refused)["code"] == "invalid_state"
     assert balances(stack, account) == [100000]

@@ -140,11 +140,15 @@ def reversal_row(**overrides: Any) -> dict[str, Any]:
     return transfer_row(id=REVERSAL_ID, original_transfer_id=TRANSFER_ID, **overrides)
 
 
-def test_a_refund_without_a_body_refunds_what_is_left(
+def test_a_refund_without_an_amount_refunds_what_is_left(
     client: FunctionClient, upstream: respx.MockRouter
 ) -> None:
     route = upstream.post(f"{REST}/rpc/refund_transfer").respond(json=reversal_row())
-    response = client.post(f"/transfers/{TRANSFER_ID}/refunds", headers=money_headers("r-1"))
+    path = f"/transfers/{TRANSFER_ID}/refunds"
+    missing = client.post(path, headers=money_headers("r-1"))
+    assert missing.status_code == 400  # the body is required, `{}` at least
+    assert not route.called
+    response = client.post(path, headers=money_headers("r-1"), json={})
     assert response.status_code == 201
     ReversalPublic.model_validate(response.get_json())
     assert response.get_json()["original_transfer_id"] == TRANSFER_ID
@@ -186,7 +190,7 @@ def test_a_refund_beyond_what_is_left_is_limit_exceeded(
     upstream.post(f"{REST}/rpc/refund_transfer").respond(
         422, json={"code": "BK007", "message": "amount is more", "details": "reversible_amount"}
     )
-    response = client.post(f"/transfers/{TRANSFER_ID}/refunds", headers=money_headers())
+    response = client.post(f"/transfers/{TRANSFER_ID}/refunds", headers=money_headers(), json={})
     assert response.status_code == 422
     assert error_of(response)["code"] == "limit_exceeded"
 
@@ -207,7 +211,7 @@ def test_a_customer_token_cannot_reach_the_staff_reversal(
 ) -> None:
     route = upstream.post(f"{REST}/rpc/admin_reverse_transfer").respond(json=reversal_row())
     path = f"/admin/transfers/{TRANSFER_ID}/reversals"
-    response = client.post(path, headers=money_headers())
+    response = client.post(path, headers=money_headers(), json={})
     assert response.status_code == 403
     assert not route.called
 
