@@ -21,6 +21,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "function_added_p50_ms": (2.0, "max"),
     "cold_start_vs_imports": (1.1, "max"),
     "gateway_added_p50_ms": (0.5, "max"),
+    "batch_function_vs_single": (5.0, "min"),
 }
 
 
@@ -88,6 +89,13 @@ def compute(
         ),
         # Alternating pairs at one client, direct and through /rest/v1 (_gateway_latency).
         "gateway_added_p50_ms": (gateway_latency or {}).get("median_added_p50_ms"),
+        # Transfers per second at 100 per batch over 1 per batch (bench/_batch.py).
+        "batch_function_vs_single": _divide(
+            _tps(
+                find(results, "function_batch_100", "uniform", _top(results, "function_batch_100"))
+            ),
+            _tps(find(results, "function_batch_1", "uniform", _top(results, "function_batch_1"))),
+        ),
     }
 
 

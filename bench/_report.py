@@ -42,6 +42,8 @@ RATIO_NOTES = {
     "required libraries",
     "gateway_added_p50_ms": "PostgREST RPC p50 through the gateway's /rest/v1 - direct, at "
     "concurrency 1 (ms; median of alternating pairs)",
+    "batch_function_vs_single": "transfers/s through POST /transfers/batch, 100 per batch / "
+    "1 per batch (top concurrency, uniform)",
 }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    _batch,
     _coldstart,
     _database,
     _environment,
@@ -280,6 +281,8 @@ def _http(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
             continue
         _http_scenario(stack, run, fixture, scenario, kind, base_url)
         served.append((scenario, kind, base_url))
+    if any(kind == "function" for _, kind, _ in served):
+        _batch.run(stack, run, fixture)
     if len(served) == 2 and run.settings.latency_pairs > 0:
         _added_latency(stack, run, fixture, served)
     if served and served[0][0] == "postgrest_rpc" and run.settings.latency_pairs > 0:

@@ -19,7 +19,13 @@ from functions.core import (
     route,
 )
 from functions.loans import LOAN_SELECT, LoanDecision, LoanPublic, loan_public
-from functions.transfers import TransferPublic, transfer_reply
+from functions.transfers import (
+    RefundCreate,
+    ReversalPublic,
+    TransferPublic,
+    reversal_reply,
+    transfer_reply,
+)
 
 from ._models import (
     AdminCashMovement,
@@ -56,6 +62,21 @@ async def deposit(ctx: Context) -> Reply:
 
 async def withdraw(ctx: Context) -> Reply:
     return await _cash_movement(ctx, "admin_withdraw")
+
+
+async def reverse_transfer(ctx: Context) -> Reply:
+    """Staff reverse all (`{}`: no amount) or part of any posted transfer."""
+    key = ctx.idempotency_key()
+    transfer_id = ctx.uuid_param("transfer_id")
+    request = ctx.body(RefundCreate)  # `{}` refunds all that is left
+    args = {
+        "p_transfer_id": transfer_id,
+        "p_amount": request.amount,
+        "p_reason": request.reason,
+        "p_idempotency_key": key,
+    }
+    result = await ctx.runtime.postgrest.rpc("admin_reverse_transfer", args, token=ctx.caller.token)
+    return await reversal_reply(ctx, result)
 
 
 async def _set_frozen(ctx: Context, rpc: str) -> Reply:
@@ -182,6 +203,11 @@ ROUTES: tuple[Route, ...] = (
     route("POST", "/admin/withdrawals", withdraw, auth="admin", summary="Cash out (staff)",
           success=201, body=AdminCashMovement, response=TransferPublic, idempotent=True,
           errors=_CASH_ERRORS),
+    route("POST", "/admin/transfers/{transfer_id}/reversals", reverse_transfer, auth="admin",
+          summary="Reverse all or part of any posted transfer but a loan's or a reversal (staff)",
+          success=201, body=RefundCreate, response=ReversalPublic, idempotent=True,
+          errors=("not_found", "account_inactive", "insufficient_funds", "limit_exceeded",
+                  "invalid_state")),
     route("POST", "/admin/accounts/{account_id}/freeze", freeze, auth="admin",
           summary="Freeze an account (staff)", response=AccountPublic,
           errors=("invalid_state",)),

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # The transport under the pooled httpx client to PostgREST: aiohttp's costs less CPU
     # per request (docs/decisions/); httpx's own is the fallback, with no aiohttp loaded.
     postgrest_transport: Literal["aiohttp", "httpx"] = "aiohttp"
-    max_body_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+    max_body_bytes: int = Field(default=65_536, ge=256, le=1_048_576)
     postgrest_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     postgrest_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     postgrest_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=30)

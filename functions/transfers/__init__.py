@@ -6,8 +6,17 @@ disbursement and repayment) answers with the transfer shape defined here.
 
 from __future__ import annotations
 
-from ._models import TransferPublic
-from ._public import TRANSFER_COLUMNS, transfer_public, transfer_reply
+from ._models import RefundCreate, ReversalPublic, TransferPublic
+from ._public import TRANSFER_COLUMNS, reversal_reply, transfer_public, transfer_reply
 from ._routes import ROUTES
 
-__all__ = ["ROUTES", "TRANSFER_COLUMNS", "TransferPublic", "transfer_public", "transfer_reply"]
+__all__ = [
+    "ROUTES",
+    "TRANSFER_COLUMNS",
+    "RefundCreate",
+    "ReversalPublic",
+    "TransferPublic",
+    "reversal_reply",
+    "transfer_public",
+    "transfer_reply",
+]

@@ -12,7 +12,7 @@ from typing import Any
 
 from functions.core import Context, CurrencyTable, Reply, format_minor, json_reply
 
-__all__ = ["TRANSFER_COLUMNS", "transfer_public", "transfer_reply"]
+__all__ = ["TRANSFER_COLUMNS", "reversal_reply", "transfer_public", "transfer_reply"]
 
 TRANSFER_COLUMNS = "id,from_account_id,to_account_id,amount,currency,description,status,created_at"
 
@@ -35,3 +35,11 @@ async def transfer_public(row: dict[str, Any], currencies: CurrencyTable) -> dic
 async def transfer_reply(ctx: Context, result: dict[str, Any]) -> Reply:
     headers = {"Idempotent-Replayed": "true"} if result.get("replayed") is True else {}
     return json_reply(201, await transfer_public(result, ctx.runtime.currencies), headers)
+
+
+async def reversal_reply(ctx: Context, result: dict[str, Any]) -> Reply:
+    """A refund's or staff reversal's answer: the new transfer and the one it reverses."""
+    headers = {"Idempotent-Replayed": "true"} if result.get("replayed") is True else {}
+    body = await transfer_public(result, ctx.runtime.currencies)
+    body["original_transfer_id"] = result["original_transfer_id"]
+    return json_reply(201, body, headers)

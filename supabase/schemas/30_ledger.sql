@@ -36,7 +36,8 @@
 create table public.transfers (
   id uuid primary key default gen_random_uuid(),
   kind text not null check (kind in ('transfer', 'deposit', 'withdrawal',
-                                     'loan_disbursement', 'loan_repayment', 'loan_write_off')),
+                                     'loan_disbursement', 'loan_repayment', 'loan_write_off',
+                                     'reversal')),
   from_account_id uuid not null references public.accounts (id),
   to_account_id uuid not null references public.accounts (id),
   amount bigint not null check (amount > 0),

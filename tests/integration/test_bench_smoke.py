@@ -26,7 +26,7 @@ def _expected_scenarios(stack: Any) -> set[str]:
     if not _ledger.missing(stack.config):
         expected |= {"transfer_funds_sql", "postgrest_rpc"}
         if (stack.config.run_dir / "functions.pid").exists():
-            expected.add("function")
+            expected |= {"function", "function_batch_1", "function_batch_10", "function_batch_100"}
     return expected
 
 

@@ -148,7 +148,11 @@ def test_a_transfer_moves_money_and_both_parties_can_read_it(
     assert alice.balance(source["id"]) == "87.66"
     assert bob.balance(target["id"]) == "12.34"
     for party in (alice, bob):
-        assert party.get(f"/transfers/{transfer['id']}").json() == transfer
+        shown = party.get(f"/transfers/{transfer['id']}").json()
+        # The transfer as it was posted, and its reversals (none yet).
+        assert {name: shown[name] for name in transfer} == transfer
+        assert (shown["reversed_amount"], shown["reversal_ids"]) == ("0.00", [])
+        assert shown["original_transfer_id"] is None
     assert as_user().get(f"/transfers/{transfer['id']}").status_code == 404
 
 

@@ -1,8 +1,9 @@
 """The ledger against a plain Python model of balances, driven by Hypothesis.
 
 Each example makes two fresh customers with two USD accounts each, then runs
-random transfers, deposits, withdrawals, freezes and unfreezes, and places,
-captures (in full or in part) and voids holds. Every call
+random transfers, deposits, withdrawals, freezes and unfreezes, places,
+captures (in full or in part) and voids holds, refunds and staff reversals
+of earlier transfers, and atomic batches. Every call
 goes to the database as the right caller (a customer's JWT claims set as
 PostgREST sets them, or the dashboard's postgres role for staff actions) and
 to the model; the outcome code and every balance are compared after each
@@ -37,6 +38,9 @@ CHECKS = sorted((ROOT / "sql" / "checks").glob("*.sql"))
 SLOTS = 4  # accounts 0 and 1 belong to the first customer, 2 and 3 to the second
 amounts = st.integers(min_value=1, max_value=60_000)  # minor units of USD
 slots = st.integers(min_value=0, max_value=SLOTS - 1)
+picks = st.integers(min_value=0, max_value=1_000)  # an earlier transfer, modulo their count
+reversal_amounts = st.one_of(st.none(), amounts)  # None: all that is left
+batch_items = st.lists(st.tuples(st.booleans(), slots, amounts), min_size=1, max_size=4)
 
 
 def _major(minor: int) -> Decimal:
@@ -56,6 +60,7 @@ class LedgerModel(RuleBasedStateMachine):
         # Holds: what each account's open holds reserve, and every hold placed.
         self.held: list[int] = [0] * SLOTS
         self.holds: list[dict[str, Any]] = []
+        self.reversed: dict[str, int] = {}  # original transfer id -> minor units reversed
 
     @initialize()
     def open_accounts(self) -> None:
@@ -249,6 +254,106 @@ class LedgerModel(RuleBasedStateMachine):
         )
         self.pg.commit()
         assert [rows[account] for account in self.accounts] == self.held
+
+    # Reversals and batches ---------------------------------------------------------
+
+    def _pick_transfer(self, pick: int) -> tuple[str, str, str, str, int] | None:
+        """An earlier transfer touching the model's accounts: (id, kind, from, to, amount)."""
+        rows = self.pg.execute(
+            "select id::text, kind, from_account_id::text, to_account_id::text, amount"
+            "  from public.transfers"
+            " where from_account_id = any(%s::uuid[]) or to_account_id = any(%s::uuid[])"
+            " order by created_at, id",
+            [self.accounts, self.accounts],
+        ).fetchall()
+        self.pg.commit()
+        return tuple(rows[pick % len(rows)]) if rows else None  # type: ignore[return-value]
+
+    def _expected_reversal(
+        self, staff: bool, picked: tuple[str, str, str, str, int], amount: int
+    ) -> str | None:
+        """The model's verdict on reversing `amount` of a transfer (the other way round)."""
+        transfer_id, kind, source, target, total = picked
+        left = total - self.reversed.get(transfer_id, 0)
+        slot = {account: n for n, account in enumerate(self.accounts)}
+        payer, payee = slot.get(target), slot.get(source)
+        if kind == "reversal" or (not staff and kind != "transfer") or left <= 0:
+            return "BK011"
+        if amount > left:
+            return "BK007"
+        if any(n is not None and self.status[n] == "frozen" for n in (payer, payee)):
+            return "BK004"
+        if payer is not None and self._available(payer) < amount:
+            return "BK001"
+        return None
+
+    def _reverse(
+        self, staff: bool, picked: tuple[str, str, str, str, int], amount: int | None
+    ) -> None:
+        transfer_id, _, source, target, total = picked
+        effective = amount if amount is not None else total - self.reversed.get(transfer_id, 0)
+        expected = self._expected_reversal(staff, picked, effective)
+        args = [transfer_id, str(uuid.uuid4()), None if amount is None else _major(amount)]
+        if staff:
+            result = self._as_staff("select public.admin_reverse_transfer(%s, %s, %s)", args)
+        else:
+            owner = self.owners[self.accounts.index(target)]
+            result = self._as_user(owner, "select public.refund_transfer(%s, %s, %s)", args)
+            self.pg.commit()
+        assert result.get("code") == expected, (picked, effective, result)
+        if expected is None:
+            assert result["original_transfer_id"] == transfer_id
+            self.reversed[transfer_id] = self.reversed.get(transfer_id, 0) + effective
+            slot = {account: n for n, account in enumerate(self.accounts)}
+            if target in slot:
+                self.balance[slot[target]] -= effective
+            if source in slot:
+                self.balance[slot[source]] += effective
+
+    @rule(pick=picks, amount=reversal_amounts)
+    def refund(self, pick: int, amount: int | None) -> None:
+        picked = self._pick_transfer(pick)
+        if picked is not None and picked[3] in self.accounts:  # the receiver refunds
+            self._reverse(False, picked, amount)
+
+    @rule(pick=picks, amount=reversal_amounts)
+    def staff_reversal(self, pick: int, amount: int | None) -> None:
+        picked = self._pick_transfer(pick)
+        if picked is not None:
+            self._reverse(True, picked, amount)
+
+    @rule(owner=st.integers(min_value=0, max_value=1), items=batch_items)
+    def batch(self, owner: int, items: list[tuple[bool, int, int]]) -> None:
+        """Items from the owner's two accounts (the flag picks which) to any account."""
+        sources = [owner * 2 + int(second) for second, _, _ in items]
+        balance = list(self.balance)
+        expected = None
+        for source, (_, destination, amount) in zip(sources, items, strict=True):
+            if source == destination:
+                expected = "BK003"
+            elif "frozen" in (self.status[source], self.status[destination]):
+                expected = "BK004"
+            elif balance[source] - self.held[source] < amount:
+                expected = "BK001"
+            if expected is not None:
+                break
+            balance[source] -= amount
+            balance[destination] += amount
+        body = [
+            {"from_account_id": self.accounts[source], "to_account_id": self.accounts[destination],
+             "amount": str(_major(amount)), "currency": "USD"}
+            for source, (_, destination, amount) in zip(sources, items, strict=True)
+        ]  # fmt: skip
+        result = self._as_user(
+            self.owners[owner * 2],
+            "select public.transfer_funds_batch(%s::jsonb, %s)",
+            [json.dumps(body), str(uuid.uuid4())],
+        )
+        self.pg.commit()
+        assert result.get("code") == expected, result
+        if expected is None:
+            assert len(result["transfers"]) == len(items)
+            self.balance = balance
 
     @invariant()
     def balances_match_the_model(self) -> None:

@@ -30,7 +30,7 @@ def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 
 def test_a_body_declared_over_the_limit_is_refused_with_413(client: FunctionClient) -> None:
-    response = client.post("/transfers", headers=money_headers(), data=b"{" + b" " * 20_000)
+    response = client.post("/transfers", headers=money_headers(), data=b"{" + b" " * 70_000)
     assert response.status_code == 413
     assert error_of(response)["code"] == "payload_too_large"
 

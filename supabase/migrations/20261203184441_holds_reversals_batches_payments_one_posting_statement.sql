@@ -4,6 +4,9 @@ DROP TRIGGER "loan_status_transitions_are_fixed" ON "loans_private"."loan_status
 
 DROP TRIGGER "loan_installments_guard" ON "public"."loan_installments";
 
+ALTER TABLE "public"."transfers"
+  DROP CONSTRAINT "transfers_kind_check";
+
 DROP FUNCTION "loans_private"."guard_loan_installments"();
 
 DROP FUNCTION "loans_private"."refuse_transition_edits"();
@@ -76,6 +79,53 @@ ALTER TABLE "public"."payment_events"
   ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON TABLE "public"."payment_events" FROM "anon";
+
+CREATE TABLE "public"."transfer_batch_items" (
+  "transfer_id" uuid     NOT NULL,
+  "batch_id"    uuid     NOT NULL,
+  "index"       smallint NOT NULL,
+  CONSTRAINT "transfer_batch_items_index_check" CHECK (((index >= 0) AND (index <= 99))),
+  CONSTRAINT "transfer_batch_items_one_per_index" UNIQUE (batch_id, INDEX),
+  CONSTRAINT "transfer_batch_items_pkey" PRIMARY KEY (transfer_id)
+);
+
+ALTER TABLE "public"."transfer_batch_items"
+  ENABLE ROW LEVEL SECURITY;
+
+REVOKE ALL ON TABLE "public"."transfer_batch_items" FROM "anon";
+
+CREATE TABLE "public"."transfer_batches" (
+  "id"           uuid                     NOT NULL,
+  "initiated_by" uuid                     NOT NULL,
+  "item_count"   smallint                 NOT NULL,
+  "created_at"   timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT "transfer_batches_item_count_check" CHECK (((item_count >= 1) AND (item_count <= 100))),
+  CONSTRAINT "transfer_batches_pkey" PRIMARY KEY (id)
+);
+
+ALTER TABLE "public"."transfer_batches"
+  ENABLE ROW LEVEL SECURITY;
+
+REVOKE ALL ON TABLE "public"."transfer_batches" FROM "anon";
+
+CREATE TABLE "public"."transfer_reversals" (
+  "reversal_transfer_id" uuid                     NOT NULL,
+  "original_transfer_id" uuid                     NOT NULL,
+  "amount"               bigint                   NOT NULL,
+  "reason"               text,
+  "kind"                 text                     NOT NULL,
+  "created_at"           timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT "transfer_reversals_amount_check" CHECK ((amount > 0)),
+  CONSTRAINT "transfer_reversals_kind_check" CHECK ((kind = ANY (ARRAY['refund'::text, 'reversal'::text]))),
+  CONSTRAINT "transfer_reversals_not_of_itself" CHECK ((reversal_transfer_id <> original_transfer_id)),
+  CONSTRAINT "transfer_reversals_pkey" PRIMARY KEY (reversal_transfer_id),
+  CONSTRAINT "transfer_reversals_reason_check" CHECK ((char_length(reason) <= 280))
+);
+
+ALTER TABLE "public"."transfer_reversals"
+  ENABLE ROW LEVEL SECURITY;
+
+REVOKE ALL ON TABLE "public"."transfer_reversals" FROM "anon";
 
 ALTER TABLE "public"."accounts"
   ADD COLUMN "held_minor" bigint NOT NULL DEFAULT 0;
@@ -589,6 +639,23 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION private.admin_reverse_transfer (
+  p_transfer_id     uuid,
+  p_amount          numeric,
+  p_reason          text,
+  p_idempotency_key text
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  SECURITY DEFINER
+  SET search_path TO ''
+  AS $function$
+  select private.reverse_transfer('admin_reverse_transfer', p_transfer_id, p_amount, p_reason,
+                                  p_idempotency_key)
+$function$;
+
+ALTER FUNCTION "private"."admin_reverse_transfer"(uuid, numeric, text, text) OWNER TO "ledger_owner";
+
 CREATE OR REPLACE FUNCTION private.apply_payment (
   p_event_id          text,
   p_livemode          boolean,
@@ -776,6 +843,25 @@ begin
     p_event_id, 'charge.refunded', p_livemode, 'applied', null,
     p_payment_intent_id, v_deposit.account_id, p_refunded_minor, p_currency, v_transfer.id);
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION private.batch_reply (
+  p_batch_id uuid,
+  p_replayed boolean
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+  select jsonb_build_object(
+           'id', b.id, 'created_at', b.created_at, 'replayed', p_replayed,
+           'transfers', (select jsonb_agg(to_jsonb(t) order by i.index)
+                           from public.transfer_batch_items as i
+                           join public.transfers as t on t.id = i.transfer_id
+                          where i.batch_id = b.id))
+    from public.transfer_batches as b
+   where b.id = p_batch_id
 $function$;
 
 CREATE OR REPLACE FUNCTION private.capture_hold (
@@ -1510,6 +1596,21 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION private.raise_invalid_item (
+  p_index   integer,
+  p_field   text,
+  p_message text
+)
+  RETURNS void
+  LANGUAGE plpgsql
+  SET search_path TO ''
+  AS $function$
+begin
+  perform private.raise_invalid(format('p_transfers.%s.%s', p_index, p_field),
+                                format('transfers[%s]: %s', p_index, p_message));
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION private.record_payment_event (
   p_event_id          text,
   p_event_type        text,
@@ -1539,6 +1640,23 @@ begin
   return to_jsonb(v_event) || '{"replayed": false}'::jsonb;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION private.refund_transfer (
+  p_transfer_id     uuid,
+  p_amount          numeric,
+  p_reason          text,
+  p_idempotency_key text
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  SECURITY DEFINER
+  SET search_path TO ''
+  AS $function$
+  select private.reverse_transfer('refund_transfer', p_transfer_id, p_amount, p_reason,
+                                  p_idempotency_key)
+$function$;
+
+ALTER FUNCTION "private"."refund_transfer"(uuid, numeric, text, text) OWNER TO "ledger_owner";
 
 CREATE OR REPLACE FUNCTION private.refuse (
   p_caller_id uuid,
@@ -1589,6 +1707,177 @@ begin
     returning * into v_account;
   end if;
   return v_account;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION private.reversal_refusal (
+  p_staff          boolean,
+  p_original       public.transfers,
+  p_from           public.accounts,
+  p_to             public.accounts,
+  p_amount_minor   bigint,
+  p_reversed_minor bigint
+)
+  RETURNS text[]
+  LANGUAGE plpgsql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+declare
+  v_left bigint := p_original.amount - p_reversed_minor;
+begin
+  return case
+    when p_original.kind like 'loan\_%' then
+      array['BK011', format('transfer (id=%s) is a %s; loans are undone only through the loan functions',
+             p_original.id, p_original.kind), p_original.kind]
+    when p_original.kind = 'reversal' then
+      array['BK011', format('transfer (id=%s) is itself a reversal and cannot be reversed; '
+             'make a new transfer instead', p_original.id), p_original.kind]
+    when not p_staff and p_original.kind <> 'transfer' then
+      array['BK011', format('transfer (id=%s) is a %s; only staff reverse it', p_original.id,
+             p_original.kind), p_original.kind]
+    when v_left <= 0 then
+      array['BK011', format('transfer (id=%s) is already reversed in full', p_original.id),
+            'reversed']
+    when p_amount_minor > v_left then
+      array['BK007', format('amount (%s) is more than the %s of transfer (id=%s) not yet reversed',
+             private.format_amount(p_amount_minor, p_original.currency),
+             private.format_amount(v_left, p_original.currency), p_original.id),
+            'reversible_amount']
+    when p_from.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_from.id, p_from.status), p_from.status]
+    when p_to.status <> 'active' then
+      array['BK004', format('account (id=%s) is %s', p_to.id, p_to.status), p_to.status]
+    when p_from.kind <> 'system'
+         and p_from.balance - p_from.held_minor - p_amount_minor < -p_from.overdraft_limit then
+      array['BK001', format('account (id=%s) has insufficient funds: %s available, %s requested',
+             p_from.id, private.format_amount(
+               p_from.balance + p_from.overdraft_limit - p_from.held_minor, p_original.currency),
+             private.format_amount(p_amount_minor, p_original.currency))]
+  end;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION private.reversal_reply (
+  p_result jsonb
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  STABLE
+  SET search_path TO ''
+  AS $function$
+  select case when p_result ? 'id' then
+    p_result || jsonb_build_object('original_transfer_id',
+      (select r.original_transfer_id from public.transfer_reversals as r
+        where r.reversal_transfer_id = (p_result ->> 'id')::uuid))
+  else p_result end
+$function$;
+
+CREATE OR REPLACE FUNCTION private.reverse_transfer (
+  p_action          text,
+  p_transfer_id     uuid,
+  p_amount          numeric,
+  p_reason          text,
+  p_idempotency_key text
+)
+  RETURNS jsonb
+  LANGUAGE plpgsql
+  SET search_path TO ''
+  AS $function$
+declare
+  v_staff boolean := p_action = 'admin_reverse_transfer';
+  v_caller uuid;
+  v_original public.transfers;
+  v_exponent smallint;
+  v_amount bigint;
+  v_reversed bigint;
+  v_hash bytea;
+  v_transfer_id uuid := gen_random_uuid();
+  v_row public.accounts;
+  v_from public.accounts;
+  v_to public.accounts;
+  v_refusal text[];
+  v_transfer public.transfers;
+begin
+  if v_staff then
+    perform private.require_staff(p_action);
+    v_caller := coalesce(auth.uid(), '00000000-0000-0000-0000-000000000000'::uuid);
+  else
+    v_caller := private.require_user(p_action);
+  end if;
+  perform private.require_idempotency_key(p_idempotency_key);
+  if p_transfer_id is null then
+    perform private.raise_invalid('p_transfer_id', 'transfer is required');
+  end if;
+  if char_length(p_reason) not between 1 and 280 then
+    perform private.raise_invalid('p_reason', 'reason must be 1 to 280 characters');
+  end if;
+  -- A customer sees only transfers into their own accounts: any other is
+  -- "not found", whether it exists or not.
+  select t.* into v_original from public.transfers as t
+   where t.id = p_transfer_id
+     and (v_staff or t.to_account_id in (select a.id from public.accounts as a
+                                          where a.owner_id = v_caller));
+  if v_original.id is null then
+    raise exception using errcode = 'BK005',
+      message = format('transfer (id=%s) not found', p_transfer_id);
+  end if;
+  select c.exponent into v_exponent from public.currencies as c where c.code = v_original.currency;
+  if p_amount is not null then
+    v_amount := private.minor_units(p_amount, v_exponent, 'p_amount', v_original.currency);
+  end if;
+
+  v_hash := sha256(convert_to(jsonb_build_array(
+    p_action, p_transfer_id, v_amount, p_reason)::text, 'UTF8'));
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_id) then
+    return private.reversal_reply(
+      private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash));
+  end if;
+  if not v_staff then
+    perform private.count_money_movement(v_caller, v_original.currency, 0);
+  end if;
+
+  -- Both accounts of the original, in id order: every reversal of this
+  -- transfer takes the same two locks, so the sum below is never stale.
+  for v_row in
+    select * from public.accounts
+     where id in (v_original.from_account_id, v_original.to_account_id)
+     order by id
+       for no key update
+  loop
+    if v_row.id = v_original.to_account_id then
+      if v_row.deferred_credits then
+        v_row := private.settle_account(v_row);
+      end if;
+      if v_row.held_minor > 0 then  -- what expired holds reserved is spendable again
+        v_row := private.release_expired_holds(v_row);
+      end if;
+      v_from := v_row;
+    else
+      v_to := v_row;
+    end if;
+  end loop;
+  select coalesce(sum(r.amount), 0) into v_reversed
+    from public.transfer_reversals as r where r.original_transfer_id = p_transfer_id;
+  v_amount := coalesce(v_amount, greatest(v_original.amount - v_reversed, 0));
+
+  v_refusal := private.reversal_refusal(v_staff, v_original, v_from, v_to, v_amount, v_reversed);
+  if v_refusal is not null then
+    return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
+  end if;
+
+  v_transfer := private.post_transfer(
+    v_transfer_id, 'reversal', v_from, v_to, v_amount,
+    coalesce(p_reason, format('%s of transfer %s',
+                              case when v_staff then 'reversal' else 'refund' end, p_transfer_id)),
+    auth.uid());
+  insert into public.transfer_reversals
+    (reversal_transfer_id, original_transfer_id, amount, reason, kind)
+  values
+    (v_transfer_id, p_transfer_id, v_amount, p_reason,
+     case when v_staff then 'reversal' else 'refund' end);
+  return to_jsonb(v_transfer)
+    || jsonb_build_object('original_transfer_id', p_transfer_id, 'replayed', false);
 end;
 $function$;
 
@@ -1661,6 +1950,186 @@ begin
     v_amount, p_description, v_caller, v_to.deferred_credits)) || '{"replayed": false}'::jsonb;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION private.transfer_funds_batch (
+  p_transfers       jsonb,
+  p_idempotency_key text
+)
+  RETURNS jsonb
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path TO ''
+  AS $function$
+declare
+  v_caller uuid := private.require_user('transfer_funds_batch');
+  v_count integer;
+  v_item jsonb;
+  v_text text;
+  v_currency public.currencies;
+  v_from_ids uuid[] := '{}';
+  v_to_ids uuid[] := '{}';
+  v_amounts numeric[] := '{}';
+  v_minors bigint[] := '{}';
+  v_codes text[] := '{}';
+  v_descriptions text[] := '{}';
+  v_transfer_ids uuid[] := '{}';
+  -- One entry per currency of the batch: its row, the limits row after the
+  -- count, and what the batch counted towards the day's total.
+  v_currency_codes text[] := '{}';
+  v_currency_rows public.currencies[] := '{}';
+  v_limit_rows public.transfer_limits[] := '{}';
+  v_counted numeric[] := '{}';
+  v_c integer;
+  v_hash bytea;
+  v_replay jsonb;
+  v_batch_id uuid := gen_random_uuid();
+  v_locked uuid[];
+  v_from public.accounts;
+  v_to public.accounts;
+  v_refusal text[];
+  v_index integer;
+  v_error jsonb;
+begin
+  perform private.require_idempotency_key(p_idempotency_key);
+  if p_transfers is null or jsonb_typeof(p_transfers) <> 'array'
+     or jsonb_array_length(p_transfers) not between 1 and 100 then
+    perform private.raise_invalid('p_transfers', 'transfers must be a list of 1 to 100 transfers');
+  end if;
+  v_count := jsonb_array_length(p_transfers);
+  for i in 0 .. v_count - 1 loop
+    v_item := p_transfers -> i;
+    if jsonb_typeof(v_item) <> 'object' then
+      perform private.raise_invalid_item(i, 'body', 'each transfer must be an object');
+    end if;
+    foreach v_text in array array['from_account_id', 'to_account_id'] loop
+      if jsonb_typeof(v_item -> v_text) is distinct from 'string'
+         or (v_item ->> v_text) !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        perform private.raise_invalid_item(i, v_text, format('%s must be an account id', v_text));
+      end if;
+    end loop;
+    select * into v_currency from public.currencies where code = v_item ->> 'currency';
+    if v_currency.code is null then
+      perform private.raise_invalid_item(i, 'currency',
+        format('currency (%s) is not supported', coalesce(v_item ->> 'currency', 'null')));
+    end if;
+    v_text := v_item ->> 'amount';
+    if coalesce(jsonb_typeof(v_item -> 'amount'), 'missing') not in ('string', 'number')
+       or v_text !~ '^[0-9]{1,30}(\.[0-9]{1,30})?$' then
+      perform private.raise_invalid_item(i, 'amount', 'amount must be a decimal such as "12.34"');
+    end if;
+    if jsonb_typeof(v_item -> 'description') not in ('string', 'null')
+       or char_length(v_item ->> 'description') > 280 then
+      perform private.raise_invalid_item(i, 'description',
+        'description must be text of at most 280 characters');
+    end if;
+    v_from_ids := v_from_ids || (v_item ->> 'from_account_id')::uuid;
+    v_to_ids := v_to_ids || (v_item ->> 'to_account_id')::uuid;
+    v_amounts := v_amounts || v_text::numeric;
+    v_minors := v_minors || private.minor_units(
+      v_text::numeric, v_currency.exponent, format('p_transfers.%s.amount', i), v_currency.code);
+    v_codes := v_codes || v_currency.code;
+    v_descriptions := v_descriptions || (v_item ->> 'description');
+    v_transfer_ids := v_transfer_ids || gen_random_uuid();
+    v_c := array_position(v_currency_codes, v_currency.code);
+    if v_c is null then
+      v_currency_codes := v_currency_codes || v_currency.code;
+      v_currency_rows := v_currency_rows || v_currency;
+      v_counted := v_counted || 0::numeric;
+      v_c := cardinality(v_currency_codes);
+    end if;
+    -- An amount over the per-transfer limit is refused by that limit, so it
+    -- is not counted towards the day's total (as in transfer_funds).
+    if v_minors[i + 1] <= v_currency.max_transfer_minor then
+      v_counted[v_c] := v_counted[v_c] + v_minors[i + 1];
+    end if;
+  end loop;
+
+  v_hash := sha256(convert_to(jsonb_build_array(
+    'transfer_funds_batch', v_from_ids, v_to_ids, v_minors, v_codes, v_descriptions
+  )::text, 'UTF8'));
+  if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_ids[1]) then
+    v_replay := private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
+    if v_replay ? 'id' then
+      return private.batch_reply(
+        (select i.batch_id from public.transfer_batch_items as i
+          where i.transfer_id = (v_replay ->> 'id')::uuid), true);
+    end if;
+    return v_replay;
+  end if;
+
+  -- One call in each currency's rate-limit window, the batch's sum towards
+  -- its day's total (saturating like transfer_funds').
+  for c in 1 .. cardinality(v_currency_codes) loop
+    v_limit_rows := v_limit_rows || private.count_money_movement(
+      v_caller, v_currency_codes[c], least(v_counted[c], 9223372036854775807)::bigint);
+  end loop;
+
+  -- Every row the batch locks, once, in id order: the caller's senders and
+  -- the receivers that do not take deferred credits.
+  select coalesce(array_agg(a.id order by a.id), '{}') into v_locked
+    from (select a.id from public.accounts as a
+           where a.id = any (v_from_ids || v_to_ids)
+             and ((a.id = any (v_from_ids) and a.owner_id = v_caller)
+                  or (a.id = any (v_to_ids) and not a.deferred_credits))
+           order by a.id
+             for no key update) as a;
+
+  begin
+    for i in 1 .. v_count loop
+      select * into v_from from public.accounts
+       where id = v_from_ids[i] and id = any (v_locked) and owner_id = v_caller;
+      if v_from.deferred_credits then
+        v_from := private.settle_account(v_from);
+      end if;
+      if v_from.held_minor > 0 then  -- what expired holds reserved is spendable again
+        v_from := private.release_expired_holds(v_from);
+      end if;
+      select * into v_to from public.accounts where id = v_to_ids[i];
+      v_c := array_position(v_currency_codes, v_codes[i]);
+      v_refusal := private.transfer_refusal(
+        v_from_ids[i], v_to_ids[i], v_from, v_to, v_amounts[i], v_minors[i],
+        v_currency_rows[v_c], v_limit_rows[v_c]);
+      if v_refusal is not null then
+        v_index := i - 1;
+        raise exception using errcode = v_refusal[1], message = v_refusal[2],
+          detail = coalesce(v_refusal[3], '');
+      end if;
+      if v_to.id = any (v_locked) then
+        perform private.post_transfer(v_transfer_ids[i], 'transfer', v_from, v_to, v_minors[i],
+                                      v_descriptions[i], v_caller);
+      else
+        perform private.post_transfer_deferred(v_transfer_ids[i], 'transfer', v_from, v_to,
+                                               v_minors[i], v_descriptions[i], v_caller);
+      end if;
+    end loop;
+  exception when sqlstate 'BK001' or sqlstate 'BK002' or sqlstate 'BK003' or sqlstate 'BK004'
+                  or sqlstate 'BK005' or sqlstate 'BK007' then
+    if v_index is null then
+      raise;  -- not one of the refusals above: never swallowed
+    end if;
+    get stacked diagnostics v_text = returned_sqlstate;
+    v_error := jsonb_build_object('code', v_text, 'message', sqlerrm);
+    get stacked diagnostics v_text = pg_exception_detail;
+    for c in 1 .. cardinality(v_currency_codes) loop
+      update public.transfer_limits
+         set outgoing_minor = greatest(outgoing_minor - least(v_counted[c], 9223372036854775807)::bigint, 0)
+       where user_id = v_caller and currency = v_currency_codes[c];
+    end loop;
+    return private.refuse(v_caller, p_idempotency_key, v_error ->> 'code',
+      format('transfers[%s]: %s', v_index, v_error ->> 'message'),
+      jsonb_build_object('index', v_index, 'details', nullif(v_text, ''))::text);
+  end;
+
+  insert into public.transfer_batches (id, initiated_by, item_count)
+  values (v_batch_id, v_caller, v_count);
+  insert into public.transfer_batch_items (transfer_id, batch_id, index)
+  select t.id, v_batch_id, t.n - 1
+    from unnest(v_transfer_ids) with ordinality as t (id, n);
+  return private.batch_reply(v_batch_id, false);
+end;
+$function$;
+
+ALTER FUNCTION "private"."transfer_funds_batch"(jsonb, text) OWNER TO "ledger_owner";
 
 CREATE OR REPLACE FUNCTION private.transfer_refusal (
   p_from_id      uuid,
@@ -1762,6 +2231,21 @@ $function$;
 
 ALTER FUNCTION "private"."void_hold"(uuid) OWNER TO "ledger_owner";
 
+CREATE OR REPLACE FUNCTION public.admin_reverse_transfer (
+  p_transfer_id     uuid,
+  p_idempotency_key text,
+  p_amount          numeric DEFAULT NULL::numeric,
+  p_reason          text    DEFAULT NULL::text
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  SET search_path TO ''
+  AS $function$
+  select private.admin_reverse_transfer(p_transfer_id, p_amount, p_reason, p_idempotency_key)
+$function$;
+
+REVOKE ALL ON FUNCTION "public"."admin_reverse_transfer"(uuid, text, numeric, text) FROM PUBLIC, "anon";
+
 CREATE OR REPLACE FUNCTION public.apply_payment_event (
   p_event_id          text,
   p_event_type        text,
@@ -1855,6 +2339,34 @@ $function$;
 
 REVOKE ALL ON FUNCTION "public"."place_hold"(uuid, uuid, numeric, text, text, text, integer) FROM PUBLIC, "anon", "service_role";
 
+CREATE OR REPLACE FUNCTION public.refund_transfer (
+  p_transfer_id     uuid,
+  p_idempotency_key text,
+  p_amount          numeric DEFAULT NULL::numeric,
+  p_reason          text    DEFAULT NULL::text
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  SET search_path TO ''
+  AS $function$
+  select private.refund_transfer(p_transfer_id, p_amount, p_reason, p_idempotency_key)
+$function$;
+
+REVOKE ALL ON FUNCTION "public"."refund_transfer"(uuid, text, numeric, text) FROM PUBLIC, "anon", "service_role";
+
+CREATE OR REPLACE FUNCTION public.transfer_funds_batch (
+  p_transfers       jsonb,
+  p_idempotency_key text
+)
+  RETURNS jsonb
+  LANGUAGE sql
+  SET search_path TO ''
+  AS $function$
+  select private.transfer_funds_batch(p_transfers, p_idempotency_key)
+$function$;
+
+REVOKE ALL ON FUNCTION "public"."transfer_funds_batch"(jsonb, text) FROM PUBLIC, "anon", "service_role";
+
 CREATE OR REPLACE FUNCTION public.void_hold (
   p_hold_id uuid
 )
@@ -1885,6 +2397,25 @@ ALTER TABLE "public"."holds"
 ALTER TABLE "public"."payment_events"
   ADD CONSTRAINT "payment_events_transfer_id_fkey" FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
 
+ALTER TABLE "public"."transfer_batch_items"
+  ADD CONSTRAINT "transfer_batch_items_transfer_id_fkey" FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
+
+ALTER TABLE "public"."transfer_batches"
+  ADD CONSTRAINT "transfer_batches_initiated_by_fkey" FOREIGN KEY (initiated_by) REFERENCES public.profiles(id);
+
+ALTER TABLE "public"."transfer_batch_items"
+  ADD CONSTRAINT "transfer_batch_items_batch_id_fkey" FOREIGN KEY (batch_id) REFERENCES public.transfer_batches(id);
+
+ALTER TABLE "public"."transfer_reversals"
+  ADD CONSTRAINT "transfer_reversals_original_transfer_id_fkey" FOREIGN KEY (original_transfer_id) REFERENCES public.transfers(id);
+
+ALTER TABLE "public"."transfer_reversals"
+  ADD CONSTRAINT "transfer_reversals_reversal_transfer_id_fkey" FOREIGN KEY (reversal_transfer_id) REFERENCES public.transfers(id);
+
+ALTER TABLE "public"."transfers"
+  ADD CONSTRAINT "transfers_kind_check"
+    CHECK ((kind = ANY (ARRAY['transfer'::text, 'deposit'::text, 'withdrawal'::text, 'loan_disbursement'::text, 'loan_repayment'::text, 'loan_write_off'::text, 'reversal'::text])));
+
 CREATE VIEW "private"."error_statuses" AS  SELECT s.sqlstate,
     s.code,
     (s.http_status)::smallint AS http_status
@@ -1905,6 +2436,10 @@ CREATE UNIQUE INDEX payment_events_one_deposit_per_payment ON public.payment_eve
 CREATE INDEX payment_events_payment_intent_id_idx ON public.payment_events USING btree (payment_intent_id);
 
 CREATE INDEX payment_events_status_id_idx ON public.payment_events USING btree (status, id);
+
+CREATE INDEX transfer_batches_initiated_by_idx ON public.transfer_batches USING btree (initiated_by);
+
+CREATE INDEX transfer_reversals_original_transfer_id_idx ON public.transfer_reversals USING btree (original_transfer_id);
 
 CREATE TRIGGER loan_status_transitions_are_fixed
   BEFORE INSERT OR DELETE OR UPDATE OR TRUNCATE ON loans_private.loan_status_transitions
@@ -1949,6 +2484,54 @@ CREATE TRIGGER payment_events_come_from_the_webhook
   WHEN ((CURRENT_USER <> 'ledger_owner'::name))
   EXECUTE FUNCTION private.refuse_change('payment events are written only by the ledger''s functions');
 
+CREATE TRIGGER transfer_batch_items_are_append_only
+  BEFORE DELETE OR UPDATE ON public.transfer_batch_items
+  FOR EACH ROW
+  EXECUTE FUNCTION private.refuse_change('batch items are append-only');
+
+CREATE TRIGGER transfer_batch_items_cannot_be_truncated
+  BEFORE TRUNCATE ON public.transfer_batch_items
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION private.refuse_change('batch items are append-only');
+
+CREATE TRIGGER transfer_batch_items_come_from_the_ledger
+  BEFORE INSERT ON public.transfer_batch_items
+  FOR EACH ROW
+  WHEN ((CURRENT_USER <> 'ledger_owner'::name))
+  EXECUTE FUNCTION private.refuse_change('batch items are written only by public.transfer_funds_batch');
+
+CREATE TRIGGER transfer_batches_are_append_only
+  BEFORE DELETE OR UPDATE ON public.transfer_batches
+  FOR EACH ROW
+  EXECUTE FUNCTION private.refuse_change('batches are append-only');
+
+CREATE TRIGGER transfer_batches_cannot_be_truncated
+  BEFORE TRUNCATE ON public.transfer_batches
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION private.refuse_change('batches are append-only');
+
+CREATE TRIGGER transfer_batches_come_from_the_ledger
+  BEFORE INSERT ON public.transfer_batches
+  FOR EACH ROW
+  WHEN ((CURRENT_USER <> 'ledger_owner'::name))
+  EXECUTE FUNCTION private.refuse_change('batches are written only by public.transfer_funds_batch');
+
+CREATE TRIGGER transfer_reversals_are_append_only
+  BEFORE DELETE OR UPDATE ON public.transfer_reversals
+  FOR EACH ROW
+  EXECUTE FUNCTION private.refuse_change('reversals are append-only');
+
+CREATE TRIGGER transfer_reversals_cannot_be_truncated
+  BEFORE TRUNCATE ON public.transfer_reversals
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION private.refuse_change('reversals are append-only');
+
+CREATE TRIGGER transfer_reversals_come_from_the_ledger
+  BEFORE INSERT ON public.transfer_reversals
+  FOR EACH ROW
+  WHEN ((CURRENT_USER <> 'ledger_owner'::name))
+  EXECUTE FUNCTION private.refuse_change('reversals are written only by public.refund_transfer and public.admin_reverse_transfer');
+
 CREATE POLICY "Senders can read their holds and admins every hold" ON "public"."holds"
   FOR SELECT
   TO "authenticated"
@@ -1960,6 +2543,25 @@ CREATE POLICY "Admins can read payment events" ON "public"."payment_events"
   FOR SELECT
   TO "authenticated"
   USING (( SELECT private.is_admin() AS is_admin));
+
+CREATE POLICY "Senders can read their batches' items and admins every item" ON "public"."transfer_batch_items"
+  FOR SELECT
+  TO "authenticated"
+  USING (((batch_id IN ( SELECT b.id
+   FROM public.transfer_batches b
+  WHERE (b.initiated_by = ( SELECT auth.uid() AS uid)))) OR ( SELECT private.is_admin() AS is_admin)));
+
+CREATE POLICY "Senders can read their batches and admins every batch" ON "public"."transfer_batches"
+  FOR SELECT
+  TO "authenticated"
+  USING (((initiated_by = ( SELECT auth.uid() AS uid)) OR ( SELECT private.is_admin() AS is_admin)));
+
+CREATE POLICY "Parties can read their transfers' reversals and admins every re" ON "public"."transfer_reversals"
+  FOR SELECT
+  TO "authenticated"
+  USING (((EXISTS ( SELECT
+   FROM public.transfers t
+  WHERE (t.id = transfer_reversals.original_transfer_id))) OR ( SELECT private.is_admin() AS is_admin)));
 
 COMMENT ON COLUMN "public"."accounts"."held_minor" IS 'Minor units reserved by the account''s pending holds; changed only by the hold functions.';
 
@@ -2019,6 +2621,16 @@ REVOKE ALL ON FUNCTION "loans_private"."repayment_refusal"(uuid, public.loans, u
 
 GRANT EXECUTE ON FUNCTION "loans_private"."repayment_refusal"(uuid, public.loans, uuid, public.accounts, public.accounts, bigint, bigint) TO "postgres";
 
+REVOKE ALL ON FUNCTION "private"."admin_reverse_transfer"(uuid, numeric, text, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."admin_reverse_transfer"(uuid, numeric, text, text) TO "authenticated";
+
+REVOKE ALL ON FUNCTION "private"."admin_reverse_transfer"(uuid, numeric, text, text) FROM "ledger_owner";
+
+GRANT EXECUTE ON FUNCTION "private"."admin_reverse_transfer"(uuid, numeric, text, text) TO "ledger_owner";
+
+GRANT EXECUTE ON FUNCTION "private"."admin_reverse_transfer"(uuid, numeric, text, text) TO "service_role";
+
 REVOKE ALL ON FUNCTION "private"."apply_payment"(text, boolean, text, uuid, bigint, text) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."apply_payment"(text, boolean, text, uuid, bigint, text) TO "ledger_owner";
@@ -2042,6 +2654,14 @@ GRANT EXECUTE ON FUNCTION "private"."apply_refund"(text, boolean, text, bigint, 
 REVOKE ALL ON FUNCTION "private"."apply_refund"(text, boolean, text, bigint, text) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."apply_refund"(text, boolean, text, bigint, text) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."batch_reply"(uuid, boolean) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."batch_reply"(uuid, boolean) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."batch_reply"(uuid, boolean) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."batch_reply"(uuid, boolean) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."capture_hold"(uuid, numeric) FROM PUBLIC;
 
@@ -2143,6 +2763,14 @@ REVOKE ALL ON FUNCTION "private"."post_transfer_with_entries"(uuid, text, public
 
 GRANT EXECUTE ON FUNCTION "private"."post_transfer_with_entries"(uuid, text, public.accounts, public.accounts, bigint, text, uuid, boolean) TO "postgres";
 
+REVOKE ALL ON FUNCTION "private"."raise_invalid_item"(integer, text, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."raise_invalid_item"(integer, text, text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."raise_invalid_item"(integer, text, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."raise_invalid_item"(integer, text, text) TO "postgres";
+
 REVOKE ALL ON FUNCTION "private"."record_payment_event"(text, text, boolean, text, text, text, uuid, bigint, text, uuid) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."record_payment_event"(text, text, boolean, text, text, text, uuid, bigint, text, uuid) TO "ledger_owner";
@@ -2151,6 +2779,14 @@ REVOKE ALL ON FUNCTION "private"."record_payment_event"(text, text, boolean, tex
 
 GRANT EXECUTE ON FUNCTION "private"."record_payment_event"(text, text, boolean, text, text, text, uuid, bigint, text, uuid) TO "postgres";
 
+REVOKE ALL ON FUNCTION "private"."refund_transfer"(uuid, numeric, text, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."refund_transfer"(uuid, numeric, text, text) TO "authenticated";
+
+REVOKE ALL ON FUNCTION "private"."refund_transfer"(uuid, numeric, text, text) FROM "ledger_owner";
+
+GRANT EXECUTE ON FUNCTION "private"."refund_transfer"(uuid, numeric, text, text) TO "ledger_owner";
+
 REVOKE ALL ON FUNCTION "private"."release_expired_holds"(public.accounts) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION "private"."release_expired_holds"(public.accounts) TO "ledger_owner";
@@ -2158,6 +2794,38 @@ GRANT EXECUTE ON FUNCTION "private"."release_expired_holds"(public.accounts) TO 
 REVOKE ALL ON FUNCTION "private"."release_expired_holds"(public.accounts) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."release_expired_holds"(public.accounts) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."reversal_refusal"(boolean, public.transfers, public.accounts, public.accounts, bigint, bigint) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."reversal_refusal"(boolean, public.transfers, public.accounts, public.accounts, bigint, bigint) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."reversal_refusal"(boolean, public.transfers, public.accounts, public.accounts, bigint, bigint) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."reversal_refusal"(boolean, public.transfers, public.accounts, public.accounts, bigint, bigint) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."reversal_reply"(jsonb) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."reversal_reply"(jsonb) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."reversal_reply"(jsonb) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."reversal_reply"(jsonb) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."reverse_transfer"(text, uuid, numeric, text, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."reverse_transfer"(text, uuid, numeric, text, text) TO "ledger_owner";
+
+REVOKE ALL ON FUNCTION "private"."reverse_transfer"(text, uuid, numeric, text, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."reverse_transfer"(text, uuid, numeric, text, text) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."transfer_funds_batch"(jsonb, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."transfer_funds_batch"(jsonb, text) TO "authenticated";
+
+REVOKE ALL ON FUNCTION "private"."transfer_funds_batch"(jsonb, text) FROM "ledger_owner";
+
+GRANT EXECUTE ON FUNCTION "private"."transfer_funds_batch"(jsonb, text) TO "ledger_owner";
 
 REVOKE ALL ON FUNCTION "private"."visible_hold"(uuid) FROM PUBLIC;
 
@@ -2176,6 +2844,14 @@ REVOKE ALL ON FUNCTION "private"."void_hold"(uuid) FROM "ledger_owner";
 GRANT EXECUTE ON FUNCTION "private"."void_hold"(uuid) TO "ledger_owner";
 
 GRANT EXECUTE ON FUNCTION "private"."void_hold"(uuid) TO "service_role";
+
+GRANT EXECUTE ON FUNCTION "public"."admin_reverse_transfer"(uuid, text, numeric, text) TO "authenticated";
+
+REVOKE ALL ON FUNCTION "public"."admin_reverse_transfer"(uuid, text, numeric, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."admin_reverse_transfer"(uuid, text, numeric, text) TO "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."admin_reverse_transfer"(uuid, text, numeric, text) TO "service_role";
 
 REVOKE ALL ON FUNCTION "public"."apply_payment_event"(text, text, boolean, boolean, text, text, numeric, text) FROM "postgres";
 
@@ -2220,6 +2896,18 @@ GRANT EXECUTE ON FUNCTION "public"."place_hold"(uuid, uuid, numeric, text, text,
 REVOKE ALL ON FUNCTION "public"."place_hold"(uuid, uuid, numeric, text, text, text, integer) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "public"."place_hold"(uuid, uuid, numeric, text, text, text, integer) TO "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."refund_transfer"(uuid, text, numeric, text) TO "authenticated";
+
+REVOKE ALL ON FUNCTION "public"."refund_transfer"(uuid, text, numeric, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."refund_transfer"(uuid, text, numeric, text) TO "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."transfer_funds_batch"(jsonb, text) TO "authenticated";
+
+REVOKE ALL ON FUNCTION "public"."transfer_funds_batch"(jsonb, text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."transfer_funds_batch"(jsonb, text) TO "postgres";
 
 GRANT EXECUTE ON FUNCTION "public"."void_hold"(uuid) TO "authenticated";
 
@@ -2274,6 +2962,48 @@ GRANT DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE ON TABLE "pu
 REVOKE ALL ON TABLE "public"."payment_events" FROM "service_role";
 
 GRANT SELECT ON TABLE "public"."payment_events" TO "service_role";
+
+REVOKE ALL ON TABLE "public"."transfer_batch_items" FROM "authenticated";
+
+GRANT SELECT ON TABLE "public"."transfer_batch_items" TO "authenticated";
+
+GRANT DELETE, INSERT, SELECT, UPDATE ON TABLE "public"."transfer_batch_items" TO "ledger_owner";
+
+REVOKE ALL ON TABLE "public"."transfer_batch_items" FROM "postgres";
+
+GRANT DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE ON TABLE "public"."transfer_batch_items" TO "postgres";
+
+REVOKE ALL ON TABLE "public"."transfer_batch_items" FROM "service_role";
+
+GRANT SELECT ON TABLE "public"."transfer_batch_items" TO "service_role";
+
+REVOKE ALL ON TABLE "public"."transfer_batches" FROM "authenticated";
+
+GRANT SELECT ON TABLE "public"."transfer_batches" TO "authenticated";
+
+GRANT DELETE, INSERT, SELECT, UPDATE ON TABLE "public"."transfer_batches" TO "ledger_owner";
+
+REVOKE ALL ON TABLE "public"."transfer_batches" FROM "postgres";
+
+GRANT DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE ON TABLE "public"."transfer_batches" TO "postgres";
+
+REVOKE ALL ON TABLE "public"."transfer_batches" FROM "service_role";
+
+GRANT SELECT ON TABLE "public"."transfer_batches" TO "service_role";
+
+REVOKE ALL ON TABLE "public"."transfer_reversals" FROM "authenticated";
+
+GRANT SELECT ON TABLE "public"."transfer_reversals" TO "authenticated";
+
+GRANT DELETE, INSERT, SELECT, UPDATE ON TABLE "public"."transfer_reversals" TO "ledger_owner";
+
+REVOKE ALL ON TABLE "public"."transfer_reversals" FROM "postgres";
+
+GRANT DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE ON TABLE "public"."transfer_reversals" TO "postgres";
+
+REVOKE ALL ON TABLE "public"."transfer_reversals" FROM "service_role";
+
+GRANT SELECT ON TABLE "public"."transfer_reversals" TO "service_role";
 
 GRANT DELETE, INSERT, SELECT, UPDATE ON TABLE "private"."error_statuses" TO "ledger_owner";
 
