@@ -216,6 +216,87 @@ begin
 end;
 $$;
 
+-- The answer to a place_hold whose key is claimed already: the hold that
+-- request placed, or what replay_idempotency_key answers (a stored refusal,
+-- or BK006 raised for a different request).
+create function private.hold_replay(p_caller uuid, p_idempotency_key text, p_hash bytea)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_record public.idempotency_records;
+  v_hold public.holds;
+begin
+  select r.* into v_record from public.idempotency_records as r
+   where r.caller_id = p_caller and r.key = p_idempotency_key;
+  if v_record.request_hash <> p_hash or v_record.transfer_id is null then
+    return private.replay_idempotency_key(p_caller, p_idempotency_key, p_hash);
+  end if;
+  select h.* into v_hold from public.holds as h where h.id = v_record.transfer_id;
+  return private.hold_json(v_hold) || '{"replayed": true}'::jsonb;
+end;
+$$;
+
+-- A hold's accounts as {sender, receiver}: the caller's sender locked, its
+-- pending credits settled and its expired holds released (all fields null
+-- when the caller owns no such account). Only the sender is locked: the hold
+-- writes no other row. The receiver is read for the refusal and locked by the
+-- capture.
+create function private.lock_hold_accounts(
+  p_from_account_id uuid, p_to_account_id uuid, p_caller uuid
+)
+returns public.accounts[]
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_from public.accounts;
+  v_to public.accounts;
+begin
+  select * into v_from from public.accounts
+   where id = p_from_account_id and owner_id = p_caller
+     for no key update;
+  select * into v_to from public.accounts where id = p_to_account_id;
+  if v_from.deferred_credits then
+    v_from := private.settle_account(v_from);
+  end if;
+  if v_from.held_minor > 0 then
+    v_from := private.release_expired_holds(v_from);
+  end if;
+  return array[v_from, v_to];
+end;
+$$;
+
+-- Reserve `p_amount` on the sender (locked by the caller) and write the hold.
+create function private.reserve_hold(
+  p_hold_id uuid, p_from_account_id uuid, p_to_account_id uuid, p_amount bigint,
+  p_currency text, p_description text, p_caller uuid, p_lifetime interval
+)
+returns public.holds
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_hold public.holds;
+begin
+  with reserved as (
+    update public.accounts set held_minor = held_minor + p_amount, updated_at = now()
+     where id = p_from_account_id
+  )
+  insert into public.holds
+    (id, from_account_id, to_account_id, amount, currency, description, initiated_by, expires_at)
+  values
+    (p_hold_id, p_from_account_id, p_to_account_id, p_amount, p_currency, p_description, p_caller,
+     now() + p_lifetime)
+  returning * into v_hold;
+  return v_hold;
+end;
+$$;
+
 create function private.place_hold(
   p_from_account_id uuid,
   p_to_account_id uuid,
@@ -238,8 +319,8 @@ declare
   v_lifetime interval;
   v_hash bytea;
   v_hold_id uuid := gen_random_uuid();
-  v_record public.idempotency_records;
   v_limits public.transfer_limits;
+  v_accounts public.accounts[];
   v_from public.accounts;
   v_to public.accounts;
   v_hold public.holds;
@@ -259,31 +340,15 @@ begin
     p_expires_in_seconds
   )::text, 'UTF8'));
   if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_hold_id) then
-    select r.* into v_record from public.idempotency_records as r
-     where r.caller_id = v_caller and r.key = p_idempotency_key;
-    if v_record.request_hash <> v_hash or v_record.transfer_id is null then
-      -- A different request (BK006, raised) or a stored refusal.
-      return private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
-    end if;
-    select h.* into v_hold from public.holds as h where h.id = v_record.transfer_id;
-    return private.hold_json(v_hold) || '{"replayed": true}'::jsonb;
+    return private.hold_replay(v_caller, p_idempotency_key, v_hash);
   end if;
 
   v_counted := case when v_amount > v_currency.max_transfer_minor then 0 else v_amount end;
   v_limits := private.count_money_movement(v_caller, p_currency, v_counted);
 
-  -- Only the sender is locked: the hold writes no other row. The receiver is
-  -- read for the refusal and locked by the capture.
-  select * into v_from from public.accounts
-   where id = p_from_account_id and owner_id = v_caller
-     for no key update;
-  select * into v_to from public.accounts where id = p_to_account_id;
-  if v_from.deferred_credits then
-    v_from := private.settle_account(v_from);
-  end if;
-  if v_from.held_minor > 0 then
-    v_from := private.release_expired_holds(v_from);
-  end if;
+  v_accounts := private.lock_hold_accounts(p_from_account_id, p_to_account_id, v_caller);
+  v_from := v_accounts[1];
+  v_to := v_accounts[2];
 
   v_refusal := private.transfer_refusal(
     p_from_account_id, p_to_account_id, v_from, v_to, p_amount, v_amount, v_currency, v_limits);
@@ -294,16 +359,8 @@ begin
     return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
-  with reserved as (
-    update public.accounts set held_minor = held_minor + v_amount, updated_at = now()
-     where id = v_from.id
-  )
-  insert into public.holds
-    (id, from_account_id, to_account_id, amount, currency, description, initiated_by, expires_at)
-  values
-    (v_hold_id, v_from.id, v_to.id, v_amount, p_currency, p_description, v_caller,
-     now() + v_lifetime)
-  returning * into v_hold;
+  v_hold := private.reserve_hold(
+    v_hold_id, v_from.id, v_to.id, v_amount, p_currency, p_description, v_caller, v_lifetime);
   return private.hold_json(v_hold) || '{"replayed": false}'::jsonb;
 end;
 $$;
@@ -355,6 +412,34 @@ begin
 end;
 $$;
 
+-- Raise what a capture of `p_amount` from the open hold breaks: BK009 when it
+-- is more than the hold reserves, BK004 when either account is not active.
+create function private.check_capture(
+  p_hold public.holds, p_amount bigint, p_from public.accounts, p_to public.accounts
+)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if p_amount > p_hold.amount then
+    perform private.raise_invalid('p_amount', format('amount (%s) is more than the hold (id=%s) reserves (%s)',
+      private.format_amount(p_amount, p_hold.currency), p_hold.id,
+      private.format_amount(p_hold.amount, p_hold.currency)));
+  end if;
+  if p_from.status <> 'active' then
+    raise exception using errcode = 'BK004',
+      message = format('account (id=%s) is %s', p_from.id, p_from.status), detail = p_from.status;
+  end if;
+  if p_to.status <> 'active' then
+    raise exception using errcode = 'BK004',
+      message = format('account (id=%s) is %s', p_to.id, p_to.status), detail = p_to.status;
+  end if;
+end;
+$$;
+
 create function private.capture_hold(p_hold_id uuid, p_amount numeric)
 returns jsonb
 language plpgsql
@@ -392,19 +477,7 @@ begin
   end if;
   v_hold := private.lock_open_hold(p_hold_id);
   v_amount := coalesce(v_amount, v_hold.amount);
-  if v_amount > v_hold.amount then
-    perform private.raise_invalid('p_amount', format('amount (%s) is more than the hold (id=%s) reserves (%s)',
-      private.format_amount(v_amount, v_hold.currency), v_hold.id,
-      private.format_amount(v_hold.amount, v_hold.currency)));
-  end if;
-  if v_from.status <> 'active' then
-    raise exception using errcode = 'BK004',
-      message = format('account (id=%s) is %s', v_from.id, v_from.status), detail = v_from.status;
-  end if;
-  if v_to.status <> 'active' then
-    raise exception using errcode = 'BK004',
-      message = format('account (id=%s) is %s', v_to.id, v_to.status), detail = v_to.status;
-  end if;
+  perform private.check_capture(v_hold, v_amount, v_from, v_to);
   if v_from.deferred_credits then
     v_from := private.settle_account(v_from);
   end if;
@@ -490,6 +563,10 @@ revoke execute on function
   private.hold_lifetime(integer),
   private.visible_hold(uuid),
   private.lock_open_hold(uuid),
+  private.check_capture(public.holds, bigint, public.accounts, public.accounts),
+  private.hold_replay(uuid, text, bytea),
+  private.lock_hold_accounts(uuid, uuid, uuid),
+  private.reserve_hold(uuid, uuid, uuid, bigint, text, text, uuid, interval),
   private.place_hold(uuid, uuid, numeric, text, text, text, integer),
   private.capture_hold(uuid, numeric),
   private.void_hold(uuid),

@@ -222,6 +222,34 @@ begin
 end;
 $$;
 
+-- Why a refund of `p_deposit` cannot be applied at all (another currency, or
+-- more than the deposit), or null.
+create function private.refund_mismatch(
+  p_deposit public.payment_events, p_payment_intent_id text, p_refunded_minor bigint,
+  p_currency text
+)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_deposited bigint;
+begin
+  select t.amount into v_deposited from public.transfers as t where t.id = p_deposit.transfer_id;
+  return case
+    when p_currency <> p_deposit.currency then
+      format('refund in %s of payment (%s) deposited in %s', p_currency, p_payment_intent_id,
+             p_deposit.currency)
+    when p_refunded_minor > v_deposited then
+      format('refunds (%s) of payment (%s) exceed its deposit (%s)',
+             private.format_amount(p_refunded_minor, p_currency), p_payment_intent_id,
+             private.format_amount(v_deposited, p_currency))
+  end;
+end;
+$$;
+
 -- charge.refunded: the withdrawal of what the earlier refunds of the payment
 -- have not taken back yet, never beyond the deposit.
 create function private.apply_refund(
@@ -235,7 +263,6 @@ set search_path = ''
 as $$
 declare
   v_deposit public.payment_events;
-  v_deposited bigint;
   v_refunded bigint;
   v_locked public.accounts[];
   v_refusal text[];
@@ -251,21 +278,13 @@ begin
       format('refund of payment (%s), which was never deposited', p_payment_intent_id),
       p_payment_intent_id, null, p_refunded_minor, p_currency, null);
   end if;
-  select t.amount into v_deposited from public.transfers as t where t.id = v_deposit.transfer_id;
   select coalesce(sum(t.amount), 0) into v_refunded
     from public.payment_events as e
     join public.transfers as t on t.id = e.transfer_id
    where e.payment_intent_id = p_payment_intent_id
      and e.event_type = 'charge.refunded' and e.status = 'applied';
-  v_reason := case
-    when p_currency <> v_deposit.currency then
-      format('refund in %s of payment (%s) deposited in %s', p_currency, p_payment_intent_id,
-             v_deposit.currency)
-    when p_refunded_minor > v_deposited then
-      format('refunds (%s) of payment (%s) exceed its deposit (%s)',
-             private.format_amount(p_refunded_minor, p_currency), p_payment_intent_id,
-             private.format_amount(v_deposited, p_currency))
-  end;
+  v_reason := private.refund_mismatch(
+    v_deposit, p_payment_intent_id, p_refunded_minor, p_currency);
   if v_reason is not null then
     return private.record_payment_event(
       p_event_id, 'charge.refunded', p_livemode, 'unapplied', v_reason,
@@ -405,6 +424,7 @@ revoke execute on function
   private.record_payment_event(text, text, boolean, text, text, text, uuid, bigint, text, uuid),
   private.lock_payment_accounts(uuid, uuid),
   private.apply_payment(text, boolean, text, uuid, bigint, text),
+  private.refund_mismatch(public.payment_events, text, bigint, text),
   private.apply_refund(text, boolean, text, bigint, text),
   private.payment_event_problem(text, text, text, numeric, text),
   private.apply_payment_event(text, text, boolean, boolean, text, text, numeric, text)
