@@ -224,6 +224,108 @@ as $$
   else p_result end
 $$;
 
+-- Validate a reversal's request and answer the transfer it reverses, or
+-- BK005. A customer sees only transfers into their own accounts: any other is
+-- "not found", whether it exists or not.
+create function private.reversal_original(
+  p_staff boolean, p_caller uuid, p_transfer_id uuid, p_reason text, p_idempotency_key text
+)
+returns public.transfers
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_original public.transfers;
+begin
+  perform private.require_idempotency_key(p_idempotency_key);
+  if p_transfer_id is null then
+    perform private.raise_invalid('p_transfer_id', 'transfer is required');
+  end if;
+  if char_length(p_reason) not between 1 and 280 then
+    perform private.raise_invalid('p_reason', 'reason must be 1 to 280 characters');
+  end if;
+  select t.* into v_original from public.transfers as t
+   where t.id = p_transfer_id
+     and (p_staff or t.to_account_id in (select a.id from public.accounts as a
+                                          where a.owner_id = p_caller));
+  if v_original.id is null then
+    raise exception using errcode = 'BK005',
+      message = format('transfer (id=%s) not found', p_transfer_id);
+  end if;
+  return v_original;
+end;
+$$;
+
+-- A reversal's accounts as {sender, receiver}: the original's receiver and
+-- sender, both locked in id order; the sender's pending credits are settled
+-- and its expired holds released (what they reserved is spendable again).
+create function private.lock_reversal_accounts(p_original public.transfers)
+returns public.accounts[]
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_row public.accounts;
+  v_from public.accounts;
+  v_to public.accounts;
+begin
+  for v_row in
+    select * from public.accounts
+     where id in (p_original.from_account_id, p_original.to_account_id)
+     order by id
+       for no key update
+  loop
+    if v_row.id = p_original.to_account_id then
+      if v_row.deferred_credits then
+        v_row := private.settle_account(v_row);
+      end if;
+      if v_row.held_minor > 0 then
+        v_row := private.release_expired_holds(v_row);
+      end if;
+      v_from := v_row;
+    else
+      v_to := v_row;
+    end if;
+  end loop;
+  return array[v_from, v_to];
+end;
+$$;
+
+-- Post the reversal of `p_amount` and record what it reverses; answers the
+-- reversal's reply.
+create function private.post_reversal(
+  p_staff boolean,
+  p_transfer_id uuid,
+  p_original_id uuid,
+  p_from public.accounts,
+  p_to public.accounts,
+  p_amount bigint,
+  p_reason text
+)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_kind text := case when p_staff then 'reversal' else 'refund' end;
+  v_transfer public.transfers;
+begin
+  v_transfer := private.post_transfer(
+    p_transfer_id, 'reversal', p_from, p_to, p_amount,
+    coalesce(p_reason, format('%s of transfer %s', v_kind, p_original_id)), auth.uid());
+  insert into public.transfer_reversals
+    (reversal_transfer_id, original_transfer_id, amount, reason, kind)
+  values
+    (p_transfer_id, p_original_id, p_amount, p_reason, v_kind);
+  return to_jsonb(v_transfer)
+    || jsonb_build_object('original_transfer_id', p_original_id, 'replayed', false);
+end;
+$$;
+
 -- Reverse `p_amount` (null: all that is left) of a posted transfer. `p_action`
 -- is 'refund_transfer' (the caller owns the original's receiving account) or
 -- 'admin_reverse_transfer' (staff). Validation and "not found" are raised;
@@ -249,11 +351,10 @@ declare
   v_reversed bigint;
   v_hash bytea;
   v_transfer_id uuid := gen_random_uuid();
-  v_row public.accounts;
+  v_accounts public.accounts[];
   v_from public.accounts;
   v_to public.accounts;
   v_refusal text[];
-  v_transfer public.transfers;
 begin
   if v_staff then
     perform private.require_staff(p_action);
@@ -261,23 +362,8 @@ begin
   else
     v_caller := private.require_user(p_action);
   end if;
-  perform private.require_idempotency_key(p_idempotency_key);
-  if p_transfer_id is null then
-    perform private.raise_invalid('p_transfer_id', 'transfer is required');
-  end if;
-  if char_length(p_reason) not between 1 and 280 then
-    perform private.raise_invalid('p_reason', 'reason must be 1 to 280 characters');
-  end if;
-  -- A customer sees only transfers into their own accounts: any other is
-  -- "not found", whether it exists or not.
-  select t.* into v_original from public.transfers as t
-   where t.id = p_transfer_id
-     and (v_staff or t.to_account_id in (select a.id from public.accounts as a
-                                          where a.owner_id = v_caller));
-  if v_original.id is null then
-    raise exception using errcode = 'BK005',
-      message = format('transfer (id=%s) not found', p_transfer_id);
-  end if;
+  v_original := private.reversal_original(
+    v_staff, v_caller, p_transfer_id, p_reason, p_idempotency_key);
   select c.exponent into v_exponent from public.currencies as c where c.code = v_original.currency;
   if p_amount is not null then
     v_amount := private.minor_units(p_amount, v_exponent, 'p_amount', v_original.currency);
@@ -293,26 +379,11 @@ begin
     perform private.count_money_movement(v_caller, v_original.currency, 0);
   end if;
 
-  -- Both accounts of the original, in id order: every reversal of this
-  -- transfer takes the same two locks, so the sum below is never stale.
-  for v_row in
-    select * from public.accounts
-     where id in (v_original.from_account_id, v_original.to_account_id)
-     order by id
-       for no key update
-  loop
-    if v_row.id = v_original.to_account_id then
-      if v_row.deferred_credits then
-        v_row := private.settle_account(v_row);
-      end if;
-      if v_row.held_minor > 0 then  -- what expired holds reserved is spendable again
-        v_row := private.release_expired_holds(v_row);
-      end if;
-      v_from := v_row;
-    else
-      v_to := v_row;
-    end if;
-  end loop;
+  -- Every reversal of this transfer takes the same two locks, so the sum
+  -- below is never stale.
+  v_accounts := private.lock_reversal_accounts(v_original);
+  v_from := v_accounts[1];
+  v_to := v_accounts[2];
   select coalesce(sum(r.amount), 0) into v_reversed
     from public.transfer_reversals as r where r.original_transfer_id = p_transfer_id;
   v_amount := coalesce(v_amount, greatest(v_original.amount - v_reversed, 0));
@@ -322,18 +393,8 @@ begin
     return private.refuse(v_caller, p_idempotency_key, v_refusal[1], v_refusal[2], v_refusal[3]);
   end if;
 
-  v_transfer := private.post_transfer(
-    v_transfer_id, 'reversal', v_from, v_to, v_amount,
-    coalesce(p_reason, format('%s of transfer %s',
-                              case when v_staff then 'reversal' else 'refund' end, p_transfer_id)),
-    auth.uid());
-  insert into public.transfer_reversals
-    (reversal_transfer_id, original_transfer_id, amount, reason, kind)
-  values
-    (v_transfer_id, p_transfer_id, v_amount, p_reason,
-     case when v_staff then 'reversal' else 'refund' end);
-  return to_jsonb(v_transfer)
-    || jsonb_build_object('original_transfer_id', p_transfer_id, 'replayed', false);
+  return private.post_reversal(
+    v_staff, v_transfer_id, p_transfer_id, v_from, v_to, v_amount, p_reason);
 end;
 $$;
 
@@ -364,6 +425,9 @@ $$;
 revoke execute on function
   private.reversal_refusal(boolean, public.transfers, public.accounts, public.accounts, bigint, bigint),
   private.reversal_reply(jsonb),
+  private.reversal_original(boolean, uuid, uuid, text, text),
+  private.lock_reversal_accounts(public.transfers),
+  private.post_reversal(boolean, uuid, uuid, public.accounts, public.accounts, bigint, text),
   private.reverse_transfer(text, uuid, numeric, text, text),
   private.refund_transfer(uuid, numeric, text, text),
   private.admin_reverse_transfer(uuid, numeric, text, text)
@@ -450,49 +514,36 @@ begin
 end;
 $$;
 
-create function private.transfer_funds_batch(p_transfers jsonb, p_idempotency_key text)
-returns jsonb
+-- A batch's items in order, validated field by field (the first bad field
+-- raises BK009), as parallel arrays with each item's currency row and a new
+-- transfer id.
+create function private.batch_items(
+  p_transfers jsonb,
+  out from_ids uuid[],
+  out to_ids uuid[],
+  out amounts numeric[],
+  out minors bigint[],
+  out codes text[],
+  out descriptions text[],
+  out currencies public.currencies[],
+  out transfer_ids uuid[]
+)
 language plpgsql
-security definer
+security invoker
 set search_path = ''
 as $$
 declare
-  v_caller uuid := private.require_user('transfer_funds_batch');
-  v_count integer;
   v_item jsonb;
   v_text text;
   v_currency public.currencies;
-  v_from_ids uuid[] := '{}';
-  v_to_ids uuid[] := '{}';
-  v_amounts numeric[] := '{}';
-  v_minors bigint[] := '{}';
-  v_codes text[] := '{}';
-  v_descriptions text[] := '{}';
-  v_transfer_ids uuid[] := '{}';
-  -- One entry per currency of the batch: its row, the limits row after the
-  -- count, and what the batch counted towards the day's total.
-  v_currency_codes text[] := '{}';
-  v_currency_rows public.currencies[] := '{}';
-  v_limit_rows public.transfer_limits[] := '{}';
-  v_counted numeric[] := '{}';
-  v_c integer;
-  v_hash bytea;
-  v_replay jsonb;
-  v_batch_id uuid := gen_random_uuid();
-  v_locked uuid[];
-  v_from public.accounts;
-  v_to public.accounts;
-  v_refusal text[];
-  v_index integer;
-  v_error jsonb;
 begin
-  perform private.require_idempotency_key(p_idempotency_key);
   if p_transfers is null or jsonb_typeof(p_transfers) <> 'array'
      or jsonb_array_length(p_transfers) not between 1 and 100 then
     perform private.raise_invalid('p_transfers', 'transfers must be a list of 1 to 100 transfers');
   end if;
-  v_count := jsonb_array_length(p_transfers);
-  for i in 0 .. v_count - 1 loop
+  select '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}'
+    into from_ids, to_ids, amounts, minors, codes, descriptions, currencies, transfer_ids;
+  for i in 0 .. jsonb_array_length(p_transfers) - 1 loop
     v_item := p_transfers -> i;
     if jsonb_typeof(v_item) <> 'object' then
       perform private.raise_invalid_item(i, 'body', 'each transfer must be an object');
@@ -518,39 +569,219 @@ begin
       perform private.raise_invalid_item(i, 'description',
         'description must be text of at most 280 characters');
     end if;
-    v_from_ids := v_from_ids || (v_item ->> 'from_account_id')::uuid;
-    v_to_ids := v_to_ids || (v_item ->> 'to_account_id')::uuid;
-    v_amounts := v_amounts || v_text::numeric;
-    v_minors := v_minors || private.minor_units(
+    from_ids := from_ids || (v_item ->> 'from_account_id')::uuid;
+    to_ids := to_ids || (v_item ->> 'to_account_id')::uuid;
+    amounts := amounts || v_text::numeric;
+    minors := minors || private.minor_units(
       v_text::numeric, v_currency.exponent, format('p_transfers.%s.amount', i), v_currency.code);
-    v_codes := v_codes || v_currency.code;
-    v_descriptions := v_descriptions || (v_item ->> 'description');
-    v_transfer_ids := v_transfer_ids || gen_random_uuid();
-    v_c := array_position(v_currency_codes, v_currency.code);
+    codes := codes || v_currency.code;
+    descriptions := descriptions || (v_item ->> 'description');
+    currencies := currencies || v_currency;
+    transfer_ids := transfer_ids || gen_random_uuid();
+  end loop;
+end;
+$$;
+
+-- One entry per currency of a batch, in the order its items first name them:
+-- the currency's row and what the batch counts towards the day's total. An
+-- amount over the per-transfer limit is refused by that limit, so it is not
+-- counted (as in transfer_funds).
+create function private.batch_currencies(
+  p_currencies public.currencies[],
+  p_minors bigint[],
+  out codes text[],
+  out currency_rows public.currencies[],
+  out counted numeric[]
+)
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_c integer;
+begin
+  select '{}', '{}', '{}' into codes, currency_rows, counted;
+  for i in 1 .. cardinality(p_minors) loop
+    v_c := array_position(codes, (p_currencies[i]).code);
     if v_c is null then
-      v_currency_codes := v_currency_codes || v_currency.code;
-      v_currency_rows := v_currency_rows || v_currency;
-      v_counted := v_counted || 0::numeric;
-      v_c := cardinality(v_currency_codes);
+      codes := codes || (p_currencies[i]).code;
+      currency_rows := currency_rows || p_currencies[i];
+      counted := counted || 0::numeric;
+      v_c := cardinality(codes);
     end if;
-    -- An amount over the per-transfer limit is refused by that limit, so it
-    -- is not counted towards the day's total (as in transfer_funds).
-    if v_minors[i + 1] <= v_currency.max_transfer_minor then
-      v_counted[v_c] := v_counted[v_c] + v_minors[i + 1];
+    if p_minors[i] <= (p_currencies[i]).max_transfer_minor then
+      counted[v_c] := counted[v_c] + p_minors[i];
     end if;
   end loop;
+end;
+$$;
+
+-- Every row a batch locks, once, in id order: the caller's senders and the
+-- receivers that do not take deferred credits. Answers their ids.
+create function private.lock_batch_accounts(p_caller uuid, p_from_ids uuid[], p_to_ids uuid[])
+returns uuid[]
+language sql
+security invoker
+set search_path = ''
+as $$
+  select coalesce(array_agg(a.id order by a.id), '{}')
+    from (select a.id from public.accounts as a
+           where a.id = any (p_from_ids || p_to_ids)
+             and ((a.id = any (p_from_ids) and a.owner_id = p_caller)
+                  or (a.id = any (p_to_ids) and not a.deferred_credits))
+           order by a.id
+             for no key update) as a
+$$;
+
+-- Post a batch's items in order, its accounts locked (`p_locked`), in one
+-- subtransaction: the first item a rule refuses undoes every posting before
+-- it. Answers that refusal as {code, message, details} for private.refuse, or
+-- null when every item is posted. Any other error is raised as it is.
+create function private.post_batch_items(
+  p_caller uuid,
+  p_from_ids uuid[],
+  p_to_ids uuid[],
+  p_amounts numeric[],
+  p_minors bigint[],
+  p_codes text[],
+  p_descriptions text[],
+  p_transfer_ids uuid[],
+  p_currency_codes text[],
+  p_currency_rows public.currencies[],
+  p_limit_rows public.transfer_limits[],
+  p_locked uuid[]
+)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_from public.accounts;
+  v_to public.accounts;
+  v_c integer;
+  v_refusal text[];
+  v_index integer;
+  v_code text;
+  v_detail text;
+begin
+  for i in 1 .. cardinality(p_from_ids) loop
+    select * into v_from from public.accounts
+     where id = p_from_ids[i] and id = any (p_locked) and owner_id = p_caller;
+    if v_from.deferred_credits then
+      v_from := private.settle_account(v_from);
+    end if;
+    if v_from.held_minor > 0 then  -- what expired holds reserved is spendable again
+      v_from := private.release_expired_holds(v_from);
+    end if;
+    select * into v_to from public.accounts where id = p_to_ids[i];
+    v_c := array_position(p_currency_codes, p_codes[i]);
+    v_refusal := private.transfer_refusal(
+      p_from_ids[i], p_to_ids[i], v_from, v_to, p_amounts[i], p_minors[i],
+      p_currency_rows[v_c], p_limit_rows[v_c]);
+    if v_refusal is not null then
+      v_index := i - 1;
+      raise exception using errcode = v_refusal[1], message = v_refusal[2],
+        detail = coalesce(v_refusal[3], '');
+    end if;
+    if v_to.id = any (p_locked) then
+      perform private.post_transfer(p_transfer_ids[i], 'transfer', v_from, v_to, p_minors[i],
+                                    p_descriptions[i], p_caller);
+    else
+      perform private.post_transfer_deferred(p_transfer_ids[i], 'transfer', v_from, v_to,
+                                             p_minors[i], p_descriptions[i], p_caller);
+    end if;
+  end loop;
+  return null;
+exception when sqlstate 'BK001' or sqlstate 'BK002' or sqlstate 'BK003' or sqlstate 'BK004'
+                or sqlstate 'BK005' or sqlstate 'BK007' then
+  if v_index is null then
+    raise;  -- not one of the refusals above: never swallowed
+  end if;
+  get stacked diagnostics v_code = returned_sqlstate, v_detail = pg_exception_detail;
+  return jsonb_build_object(
+    'code', v_code, 'message', format('transfers[%s]: %s', v_index, sqlerrm),
+    'details', jsonb_build_object('index', v_index, 'details', nullif(v_detail, '')));
+end;
+$$;
+
+-- The answer to a batch whose key is claimed already: the batch that request
+-- posted, or what replay_idempotency_key answers (a stored refusal, or BK006
+-- raised for a different request).
+create function private.batch_replay(p_caller uuid, p_idempotency_key text, p_hash bytea)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.replay_idempotency_key(p_caller, p_idempotency_key, p_hash);
+begin
+  if v_replay ? 'id' then
+    return private.batch_reply(
+      (select i.batch_id from public.transfer_batch_items as i
+        where i.transfer_id = (v_replay ->> 'id')::uuid), true);
+  end if;
+  return v_replay;
+end;
+$$;
+
+-- Give back what a refused batch counted towards each currency's day's total.
+create function private.uncount_batch(p_caller uuid, p_currency_codes text[], p_counted numeric[])
+returns void
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  for c in 1 .. cardinality(p_currency_codes) loop
+    update public.transfer_limits
+       set outgoing_minor = greatest(outgoing_minor - least(p_counted[c], 9223372036854775807)::bigint, 0)
+     where user_id = p_caller and currency = p_currency_codes[c];
+  end loop;
+end;
+$$;
+
+create function private.transfer_funds_batch(p_transfers jsonb, p_idempotency_key text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_caller uuid := private.require_user('transfer_funds_batch');
+  v_from_ids uuid[];
+  v_to_ids uuid[];
+  v_amounts numeric[];
+  v_minors bigint[];
+  v_codes text[];
+  v_descriptions text[];
+  v_currencies public.currencies[];
+  v_transfer_ids uuid[];
+  -- One entry per currency of the batch: its code, its row, the limits row
+  -- after the count, and what the batch counted towards the day's total.
+  v_currency_codes text[];
+  v_currency_rows public.currencies[];
+  v_limit_rows public.transfer_limits[] := '{}';
+  v_counted numeric[];
+  v_hash bytea;
+  v_batch_id uuid := gen_random_uuid();
+  v_locked uuid[];
+  v_refusal jsonb;
+begin
+  perform private.require_idempotency_key(p_idempotency_key);
+  select * into v_from_ids, v_to_ids, v_amounts, v_minors, v_codes, v_descriptions, v_currencies,
+                v_transfer_ids
+    from private.batch_items(p_transfers);
+  select * into v_currency_codes, v_currency_rows, v_counted
+    from private.batch_currencies(v_currencies, v_minors);
 
   v_hash := sha256(convert_to(jsonb_build_array(
     'transfer_funds_batch', v_from_ids, v_to_ids, v_minors, v_codes, v_descriptions
   )::text, 'UTF8'));
   if not private.claim_idempotency_key(v_caller, p_idempotency_key, v_hash, v_transfer_ids[1]) then
-    v_replay := private.replay_idempotency_key(v_caller, p_idempotency_key, v_hash);
-    if v_replay ? 'id' then
-      return private.batch_reply(
-        (select i.batch_id from public.transfer_batch_items as i
-          where i.transfer_id = (v_replay ->> 'id')::uuid), true);
-    end if;
-    return v_replay;
+    return private.batch_replay(v_caller, p_idempotency_key, v_hash);
   end if;
 
   -- One call in each currency's rate-limit window, the batch's sum towards
@@ -560,64 +791,18 @@ begin
       v_caller, v_currency_codes[c], least(v_counted[c], 9223372036854775807)::bigint);
   end loop;
 
-  -- Every row the batch locks, once, in id order: the caller's senders and
-  -- the receivers that do not take deferred credits.
-  select coalesce(array_agg(a.id order by a.id), '{}') into v_locked
-    from (select a.id from public.accounts as a
-           where a.id = any (v_from_ids || v_to_ids)
-             and ((a.id = any (v_from_ids) and a.owner_id = v_caller)
-                  or (a.id = any (v_to_ids) and not a.deferred_credits))
-           order by a.id
-             for no key update) as a;
-
-  begin
-    for i in 1 .. v_count loop
-      select * into v_from from public.accounts
-       where id = v_from_ids[i] and id = any (v_locked) and owner_id = v_caller;
-      if v_from.deferred_credits then
-        v_from := private.settle_account(v_from);
-      end if;
-      if v_from.held_minor > 0 then  -- what expired holds reserved is spendable again
-        v_from := private.release_expired_holds(v_from);
-      end if;
-      select * into v_to from public.accounts where id = v_to_ids[i];
-      v_c := array_position(v_currency_codes, v_codes[i]);
-      v_refusal := private.transfer_refusal(
-        v_from_ids[i], v_to_ids[i], v_from, v_to, v_amounts[i], v_minors[i],
-        v_currency_rows[v_c], v_limit_rows[v_c]);
-      if v_refusal is not null then
-        v_index := i - 1;
-        raise exception using errcode = v_refusal[1], message = v_refusal[2],
-          detail = coalesce(v_refusal[3], '');
-      end if;
-      if v_to.id = any (v_locked) then
-        perform private.post_transfer(v_transfer_ids[i], 'transfer', v_from, v_to, v_minors[i],
-                                      v_descriptions[i], v_caller);
-      else
-        perform private.post_transfer_deferred(v_transfer_ids[i], 'transfer', v_from, v_to,
-                                               v_minors[i], v_descriptions[i], v_caller);
-      end if;
-    end loop;
-  exception when sqlstate 'BK001' or sqlstate 'BK002' or sqlstate 'BK003' or sqlstate 'BK004'
-                  or sqlstate 'BK005' or sqlstate 'BK007' then
-    if v_index is null then
-      raise;  -- not one of the refusals above: never swallowed
-    end if;
-    get stacked diagnostics v_text = returned_sqlstate;
-    v_error := jsonb_build_object('code', v_text, 'message', sqlerrm);
-    get stacked diagnostics v_text = pg_exception_detail;
-    for c in 1 .. cardinality(v_currency_codes) loop
-      update public.transfer_limits
-         set outgoing_minor = greatest(outgoing_minor - least(v_counted[c], 9223372036854775807)::bigint, 0)
-       where user_id = v_caller and currency = v_currency_codes[c];
-    end loop;
-    return private.refuse(v_caller, p_idempotency_key, v_error ->> 'code',
-      format('transfers[%s]: %s', v_index, v_error ->> 'message'),
-      jsonb_build_object('index', v_index, 'details', nullif(v_text, ''))::text);
-  end;
+  v_locked := private.lock_batch_accounts(v_caller, v_from_ids, v_to_ids);
+  v_refusal := private.post_batch_items(
+    v_caller, v_from_ids, v_to_ids, v_amounts, v_minors, v_codes, v_descriptions, v_transfer_ids,
+    v_currency_codes, v_currency_rows, v_limit_rows, v_locked);
+  if v_refusal is not null then
+    perform private.uncount_batch(v_caller, v_currency_codes, v_counted);
+    return private.refuse(v_caller, p_idempotency_key, v_refusal ->> 'code',
+                          v_refusal ->> 'message', (v_refusal -> 'details')::text);
+  end if;
 
   insert into public.transfer_batches (id, initiated_by, item_count)
-  values (v_batch_id, v_caller, v_count);
+  values (v_batch_id, v_caller, cardinality(v_transfer_ids));
   insert into public.transfer_batch_items (transfer_id, batch_id, index)
   select t.id, v_batch_id, t.n - 1
     from unnest(v_transfer_ids) with ordinality as t (id, n);
@@ -628,6 +813,13 @@ $$;
 revoke execute on function
   private.batch_reply(uuid, boolean),
   private.raise_invalid_item(integer, text, text),
+  private.batch_items(jsonb),
+  private.batch_currencies(public.currencies[], bigint[]),
+  private.lock_batch_accounts(uuid, uuid[], uuid[]),
+  private.post_batch_items(uuid, uuid[], uuid[], numeric[], bigint[], text[], text[], uuid[],
+                           text[], public.currencies[], public.transfer_limits[], uuid[]),
+  private.batch_replay(uuid, text, bytea),
+  private.uncount_batch(uuid, text[], numeric[]),
   private.transfer_funds_batch(jsonb, text)
 from public;
 
