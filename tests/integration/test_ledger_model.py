@@ -170,18 +170,10 @@ class LedgerModel(RuleBasedStateMachine):
     def _hold_call(self, user_id: str, sql: str, args: list[Any]) -> Any:
         """Call as the customer; a raised error comes back as {"code": sqlstate}."""
         claims = {"sub": user_id, "role": "authenticated", "app_metadata": {}}
-        try:
-            self.pg.execute(
-                "select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)]
-            )
-            self.pg.execute("set local role authenticated")
-            row = self.pg.execute(sql, args).fetchone()
-        except psycopg.Error as error:
-            self.pg.rollback()
-            return {"code": error.sqlstate}
-        self.pg.commit()  # ends the local role and claims with the transaction
-        assert row is not None
-        return row[0]
+        self.pg.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
+        self.pg.execute("set local role authenticated")
+        # _as_staff commits or rolls back, which ends the local role and claims.
+        return self._as_staff(sql, args)
 
     @rule(source=slots, destination=slots, amount=amounts)
     def place_hold(self, source: int, destination: int, amount: int) -> None:
