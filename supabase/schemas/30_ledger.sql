@@ -243,6 +243,10 @@ $$;
 -- The idempotency key every money-moving RPC takes, by the rule the functions
 -- document (functions/core/_fields.py IDEMPOTENCY_KEY): 1 to 255 characters
 -- of A-Z a-z 0-9 _ . : -
+-- The length is checked apart from the characters: Postgres's regex engine
+-- expands a bounded repeat such as {1,255} into that many states, which costs
+-- about 60 µs per call on a 36-character key against about 1 µs for `+`, and
+-- every money-moving call runs this check.
 create function private.require_idempotency_key(p_key text)
 returns void
 language plpgsql
@@ -251,7 +255,7 @@ security invoker
 set search_path = ''
 as $$
 begin
-  if p_key is null or p_key !~ '^[A-Za-z0-9_.:-]{1,255}$' then
+  if p_key is null or char_length(p_key) > 255 or p_key !~ '^[A-Za-z0-9_.:-]+$' then
     perform private.raise_invalid('p_idempotency_key',
       'idempotency key must be 1 to 255 characters of A-Z a-z 0-9 _ . : -');
   end if;

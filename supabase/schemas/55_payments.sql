@@ -330,7 +330,8 @@ security invoker
 set search_path = ''
 as $$
   select case
-    when p_payment_intent_id is null or p_payment_intent_id !~ '^[A-Za-z0-9_]{1,255}$' then
+    when p_payment_intent_id is null or char_length(p_payment_intent_id) > 255
+         or p_payment_intent_id !~ '^[A-Za-z0-9_]+$' then
       'the event names no payment intent'
     when p_event_type = 'payment_intent.succeeded' and p_account_id is null then
       'the payment''s metadata has no account_id'
@@ -405,7 +406,8 @@ begin
   if v_problem is not null then
     return private.record_payment_event(
       p_event_id, p_event_type, p_livemode, 'unapplied', v_problem,
-      case when p_payment_intent_id ~ '^[A-Za-z0-9_]{1,255}$' then p_payment_intent_id end,
+      case when char_length(p_payment_intent_id) <= 255
+                 and p_payment_intent_id ~ '^[A-Za-z0-9_]+$' then p_payment_intent_id end,
       null, null, null, null);
   end if;
   if p_event_type = 'charge.refunded' then

@@ -1,4 +1,5 @@
-"""The SQL schema files keep every function short enough to read at once."""
+"""The SQL schema files keep every function short enough to read at once, and
+keep regular expressions Postgres can run cheaply."""
 
 import re
 from pathlib import Path
@@ -38,3 +39,35 @@ def test_no_schema_function_is_longer_than_the_house_limit() -> None:
         if lines > MAX_LINES
     }
     assert too_long == {}, f"functions over {MAX_LINES} lines: {too_long}"
+
+
+# Postgres's regex engine unrolls a bounded repeat into one state per count, so
+# `{1,255}` costs tens of microseconds per match where `+` and a separate
+# char_length() check cost about one (supabase/schemas/30_ledger.sql,
+# require_idempotency_key). Small fixed counts such as a uuid's {12} are cheap.
+MAX_REPEAT = 32
+BOUNDED_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+
+
+def large_repeats(text: str) -> list[str]:
+    """Bounded repeats over MAX_REPEAT inside quoted patterns after a regex operator."""
+    found = []
+    for pattern in re.findall(r"!?~\*?\s*'([^']*)'", text):
+        for low, high in BOUNDED_REPEAT.findall(pattern):
+            if max(int(low), int(high or 0)) > MAX_REPEAT:
+                found.append(pattern)
+    return found
+
+
+def test_the_repeat_scan_finds_a_large_bounded_repeat() -> None:
+    assert large_repeats("if p_key !~ '^[a-z]{1,255}$' then") == ["^[a-z]{1,255}$"]
+    assert large_repeats("check (code ~ '^[A-Z]{3}$')") == []
+
+
+def test_no_schema_regex_has_a_large_bounded_repeat() -> None:
+    offending = {
+        path.name: found
+        for path in sorted(SCHEMAS.glob("*.sql"))
+        if (found := large_repeats(path.read_text()))
+    }
+    assert offending == {}, f"use + and char_length() instead: {offending}"
