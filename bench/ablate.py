@@ -16,6 +16,18 @@ and stopped at the end unless BENCH_KEEP_STACK=1.
 
     .venv/bin/python bench/ablate.py - variant.sql [--rounds 4] [--seconds 10] [--clients 8]
 
+With --cumulative each variant loads on top of the ones before it (the order
+of the list, every round; undo files run last first at the end of a round), so
+the list reads as rules taken away one after another. With --minimal the
+minimal transfer (sql/bench/minimal_transfer.sql, in the bench database) runs
+right before and after each variant, and the report adds transfer_funds tps
+over their mean: the `sql_vs_minimal` ratio of `make bench`, measured next to
+each variant. A variant may bring its own pgbench script as NAME.pgbench.sql.
+bench/ablations/ holds the steps of the cumulative ablation in decision 0014:
+
+    .venv/bin/python bench/ablate.py - bench/ablations/0*.sql \
+        --cumulative --minimal --clients 16 --rounds 2
+
 docs/decisions/0014-cheaper-transfer-funds.md records what was measured with it.
 """
 
@@ -38,10 +50,31 @@ from bench.run import PORT_DEFAULTS  # noqa: E402
 from scripts import localstack  # noqa: E402
 
 
-def _load(stack: Any, variant: str, baseline: Path) -> None:
-    _database.psql(stack, "-v", "ON_ERROR_STOP=1", "-q", "-f", str(baseline))
+def _load(stack: Any, variant: str, baseline: Path | None) -> None:
+    if baseline is not None:
+        _database.psql(stack, "-v", "ON_ERROR_STOP=1", "-q", "-f", str(baseline))
     if variant != "-":
         _database.psql(stack, "-v", "ON_ERROR_STOP=1", "-q", "-f", variant)
+
+
+def _undo(stack: Any, variant: str) -> None:
+    undo = Path(variant).with_suffix(".undo.sql")
+    if variant != "-" and undo.exists():
+        _database.psql(stack, "-v", "ON_ERROR_STOP=1", "-q", "-f", str(undo))
+
+
+def _minimal_tps(stack: Any, args: argparse.Namespace, work: Path) -> float:
+    result, _ = _pgbench.run(
+        _database.target_of(stack),
+        _database.YARDSTICK_DB,
+        script=_database.SQL_BENCH / "minimal_transfer.sql",
+        variables={"accounts": args.accounts, "hot": 0},
+        clients=args.clients,
+        seconds=args.seconds,
+        log_dir=work / "pgbench",
+        label="ablate_minimal",
+    )
+    return result.tps
 
 
 def _baseline_file(stack: Any, work: Path) -> Path:
@@ -66,7 +99,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--cumulative", action="store_true", help="stack the variants in order")
+    parser.add_argument("--minimal", action="store_true", help="pair each run with the minimal")
     args = parser.parse_args()
+    args.variants = [v for v in args.variants if not v.endswith((".undo.sql", ".pgbench.sql"))]
     for name, value in PORT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     stack = localstack.Stack.from_env("bench")
@@ -76,18 +112,26 @@ def main() -> int:
     localstack.up(stack, functions=False)
     try:
         fixture = _ledger.prepare(stack, args.accounts, "XTS")
-        script, variables = _ledger.pgbench_script(fixture)
+        ledger_script, variables = _ledger.pgbench_script(fixture)
+        if args.minimal:
+            _database.prepare_yardsticks(stack, floor_rows=1, minimal_accounts=args.accounts)
         baseline = _baseline_file(stack, work)
         servers = Servers.of(stack)
         print(f"load average at start: {_environment.load_average()}", flush=True)
-        figures: dict[str, list[tuple[float, float]]] = {v: [] for v in args.variants}
+        figures: dict[str, list[tuple[float, float, float]]] = {v: [] for v in args.variants}
         for round_number in range(args.rounds):
-            order = args.variants if round_number % 2 == 0 else list(reversed(args.variants))
+            forward = args.cumulative or round_number % 2 == 0
+            order = args.variants if forward else list(reversed(args.variants))
+            if args.cumulative:
+                _load(stack, "-", baseline)
             for variant in order:
-                _load(stack, variant, baseline)
+                _load(stack, variant, None if args.cumulative else baseline)
+                own = Path(variant).with_suffix(".pgbench.sql")
+                script = own if variant != "-" and own.exists() else ledger_script
+                minimal_before = _minimal_tps(stack, args, work) if args.minimal else 0.0
                 before = _ledger.count_transfers(stack, "XTS")
 
-                def once() -> tuple[Any, float]:
+                def once(script: Path = script) -> tuple[Any, float]:
                     return _pgbench.run(
                         _database.target_of(stack),
                         "postgres",
@@ -101,29 +145,36 @@ def main() -> int:
                     )
 
                 result = measured(servers, once)
-                undo = Path(variant).with_suffix(".undo.sql")
-                if variant != "-" and undo.exists():
-                    _database.psql(stack, "-v", "ON_ERROR_STOP=1", "-q", "-f", str(undo))
                 committed = _ledger.count_transfers(stack, "XTS") - before
+                if not args.cumulative:
+                    _undo(stack, variant)
                 cpu_us = result.cpu_ms_per_tx["postgres"] * 1000 * result.transactions / committed
                 tps = result.tps * committed / max(result.transactions, 1)
-                figures[variant].append((tps, cpu_us))
-                print(
+                minimal_after = _minimal_tps(stack, args, work) if args.minimal else 0.0
+                minimal = (minimal_before + minimal_after) / 2
+                figures[variant].append((tps, cpu_us, tps / minimal if minimal else 0.0))
+                line = (
                     f"round {round_number + 1} {variant}: {tps:.0f} tps, {cpu_us:.0f} us "
-                    f"postgres CPU per transfer, other CPU "
-                    f"{result.notes.get('other_cpu_percent')}%",
-                    flush=True,
+                    f"postgres CPU per transfer, other CPU {result.notes.get('other_cpu_percent')}%"
                 )
+                if minimal:
+                    line += f", minimal {minimal:.0f} tps, ratio {tps / minimal:.3f}"
+                print(line, flush=True)
+            if args.cumulative:
+                for variant in reversed(order):
+                    _undo(stack, variant)
         print(f"load average at end: {_environment.load_average()}")
         first = args.variants[0]
-        base_tps = statistics.median(t for t, _ in figures[first])
-        base_cpu = statistics.median(c for _, c in figures[first])
+        base_tps = statistics.median(t for t, _, _ in figures[first])
+        base_cpu = statistics.median(c for _, c, _ in figures[first])
         for variant, values in figures.items():
-            tps = statistics.median(t for t, _ in values)
-            cpu = statistics.median(c for _, c in values)
+            tps = statistics.median(t for t, _, _ in values)
+            cpu = statistics.median(c for _, c, _ in values)
+            ratios = ", ".join(f"{r:.3f}" for _, _, r in values)
             print(
                 f"{variant}: median {tps:.0f} tps ({tps / base_tps:.2f}x), "
                 f"{cpu:.0f} us CPU per transfer ({cpu / base_cpu:.2f}x)"
+                + (f", vs minimal {ratios}" if args.minimal else "")
             )
     finally:
         if os.environ.get("BENCH_KEEP_STACK") != "1":
