@@ -29,7 +29,8 @@ HOT_NOTE = (
     "accounts)."
 )
 RATIO_NOTES = {
-    "sql_vs_minimal": "transfer_funds SQL tps / minimal transfer tps (uniform, top concurrency)",
+    "sql_vs_minimal": "transfer_funds SQL tps / minimal transfer tps (uniform, top concurrency; "
+    "median of alternating pairs when measured)",
     "hot_vs_uniform": "transfer_funds SQL tps, hot / uniform (top concurrency)",
     "postgres_cpu_us_per_transfer": "Postgres CPU µs per transfer_funds transfer (process tree "
     "CPU over the run / committed transfers; uniform, top concurrency)",
@@ -127,6 +128,15 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"pairs at one client, {gateway['seconds_per_run']} s each (p50 ms, PostgREST "
             f"direct/through nginx's /rest/v1: {pairs})."
         )
+    paired = report.get("sql_vs_minimal")
+    if paired:
+        pairs = ", ".join(f"{pair['sql']:,.0f}/{pair['minimal']:,.0f}" for pair in paired["pairs"])
+        lines.append(
+            f"- `sql_vs_minimal`: median of {len(paired['pairs'])} alternating back-to-back "
+            f"pairs at {paired['clients']} clients, {paired['seconds_per_run']} s each, uniform "
+            f"(tps transfer_funds/minimal transfer: {pairs}); the table's two rows, minutes "
+            f"apart, give {_rows_ratio(report)}."
+        )
     chain = report.get("hash_chain")
     if chain:
         pairs = ", ".join(f"{pair['with']:,.0f}/{pair['without']:,.0f}" for pair in chain["pairs"])
@@ -150,6 +160,14 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"{floor['functions.main']} ms for the functions."
         )
     return ["### How these ratios were measured", "", *lines, ""] if lines else []
+
+
+def _rows_ratio(report: dict[str, Any]) -> str:
+    rows = [r for r in report["results"] if r["mode"] == "uniform"]
+    top = max((r["concurrency"] for r in rows if r["scenario"] == "transfer_funds_sql"), default=0)
+    by_key = {(r["scenario"], r["concurrency"]): r["tps"] for r in rows}
+    sql, minimal = by_key.get(("transfer_funds_sql", top)), by_key.get(("minimal", top))
+    return f"{sql / minimal:.3f}" if sql and minimal else "no ratio"
 
 
 def _c1_difference(report: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ and what was skipped and why. `bench/run.py` (make bench) and the smoke test
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class Settings:
     latency_pair_seconds: int = 5
     # Alternating transfer_funds runs with and without the hash chain (bench/_hash_chain.py).
     hash_chain_pairs: int = 3
+    # Alternating minimal transfer / transfer_funds runs for sql_vs_minimal (_sql_vs_minimal).
+    minimal_pairs: int = 3
     log: Callable[[str], None] = field(default=print)
 
 
@@ -90,6 +93,7 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
     if fixture is not None:
         _ledger_sql(stack, run, fixture)
         _hash_chain_cost(stack, run, fixture)
+        _sql_vs_minimal(stack, run, fixture)
         _http(stack, run, fixture)
     run.extra["cold_start"] = _coldstart.measure_all(stack, settings, run.skipped)
     return {
@@ -112,6 +116,7 @@ def run_all(stack: Any, settings: Settings, *, skipped: list[str] | None = None)
             run.extra.get("added_latency", {}),
             run.extra.get("gateway_latency", {}),
             run.extra.get("hash_chain", {}),
+            run.extra.get("sql_vs_minimal", {}),
         ),
         "context_ratios": _ratios.context(run.results),
         "skipped": run.skipped,
@@ -258,6 +263,66 @@ def _hash_chain_cost(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
         "  hash chain, tps with/without: "
         + ", ".join(f"{p['with']:.0f}/{p['without']:.0f}" for p in chain["pairs"])
         + f" -> median ratio {chain['median_ratio']:.3f}"
+    )
+
+
+def _sql_vs_minimal(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
+    """transfer_funds tps / the minimal transfer's, from alternating back-to-back pairs.
+
+    The two sides of the table's ratio are measured minutes apart, and on this machine the
+    minimal transfer alone moves by half between runs; a pair run back to back, in
+    alternating order, sees the same machine on both sides.
+    """
+    settings = run.settings
+    if settings.minimal_pairs < 1:
+        return
+    script, variables = _ledger.pgbench_script(fixture)
+    clients = max(settings.concurrencies)
+
+    def once(side: str) -> LoadResult:
+        if side == "minimal":
+            return _pgbench_run(
+                stack,
+                run,
+                "minimal_paired",
+                "uniform",
+                clients,
+                database=_database.YARDSTICK_DB,
+                script=SQL_BENCH / "minimal_transfer.sql",
+                variables={"accounts": settings.accounts, "hot": 0},
+                record=False,
+            )
+        return _pgbench_run(
+            stack,
+            run,
+            "transfer_funds_sql_paired",
+            "uniform",
+            clients,
+            database="postgres",
+            script=script,
+            variables={**variables, "hot": 0},
+            max_tries=5,
+            ledger=fixture,
+            record=False,
+        )
+
+    rows: list[dict[str, float]] = []
+    for number in range(settings.minimal_pairs):
+        sides = ("minimal", "sql") if number % 2 == 0 else ("sql", "minimal")
+        row = {side: once(side).tps for side in sides}
+        row["ratio"] = round(row["sql"] / row["minimal"], 3) if row["minimal"] else 0.0
+        rows.append(row)
+    median = round(statistics.median(row["ratio"] for row in rows), 3)
+    run.extra["sql_vs_minimal"] = {
+        "seconds_per_run": settings.seconds,
+        "clients": clients,
+        "pairs": rows,
+        "median_ratio": median,
+    }
+    settings.log(
+        "  sql vs minimal, tps transfer_funds/minimal: "
+        + ", ".join(f"{p['sql']:.0f}/{p['minimal']:.0f}" for p in rows)
+        + f" -> median ratio {median:.3f}"
     )
 
 

@@ -46,6 +46,7 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         latency_pairs=1,
         latency_pair_seconds=1,
         hash_chain_pairs=1,
+        minimal_pairs=1,
         log=lambda line: None,
     )
     try:
@@ -88,6 +89,10 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         assert chain["with"] > 0
         assert chain["without"] > 0
         assert report["ratios"]["hash_chain_vs_without"] == chain["ratio"]
+        (paired,) = report["sql_vs_minimal"]["pairs"]
+        assert paired["sql"] > 0
+        assert paired["minimal"] > 0
+        assert report["ratios"]["sql_vs_minimal"] == paired["ratio"]
         assert report["ratios"]["postgres_cpu_us_per_transfer"] > 0
         # The migrated posting is back, and the entries posted with a constant hash are
         # chained again: the chains sql/checks/09 verifies hold for the tests after this.
@@ -105,6 +110,8 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
     table = written[0].read_text()
     assert "| minimal transfer (sql) | uniform | 4 |" in table
     assert "- `cold_start_vs_imports`: median cold start" in table
+    if "transfer_funds_sql" in measured:
+        assert "- `sql_vs_minimal`: median of 1 alternating back-to-back pairs" in table
 
 
 def test_readme_bench_section_is_replaced_between_its_markers_only(tmp_path: Any) -> None:
