@@ -194,16 +194,7 @@ def _yardsticks(stack: Any, run: Run) -> None:
             _pgbench_run(
                 stack, run, "tpcb", mode, clients, database=tpcb_db, script=None, variables={}
             )
-            _pgbench_run(
-                stack,
-                run,
-                "minimal",
-                mode,
-                clients,
-                database=_database.YARDSTICK_DB,
-                script=SQL_BENCH / "minimal_transfer.sql",
-                variables={"accounts": settings.accounts, "hot": hot},
-            )
+            _minimal_run(stack, run, "minimal", mode, clients)
 
 
 def _ledger_fixture(stack: Any, run: Run) -> _ledger.Fixture | None:
@@ -216,22 +207,55 @@ def _ledger_fixture(stack: Any, run: Run) -> _ledger.Fixture | None:
     return _ledger.prepare(stack, run.settings.accounts, run.settings.currency)
 
 
-def _ledger_sql(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
+def _minimal_run(
+    stack: Any, run: Run, scenario: str, mode: str, clients: int, *, record: bool = True
+) -> LoadResult:
+    """The yardstick: sql/bench/minimal_transfer.sql on the bench's own accounts."""
+    return _pgbench_run(
+        stack,
+        run,
+        scenario,
+        mode,
+        clients,
+        database=_database.YARDSTICK_DB,
+        script=SQL_BENCH / "minimal_transfer.sql",
+        variables={"accounts": run.settings.accounts, "hot": int(mode == "hot")},
+        record=record,
+    )
+
+
+def _transfer_funds_run(
+    stack: Any,
+    run: Run,
+    fixture: _ledger.Fixture,
+    scenario: str,
+    mode: str,
+    clients: int,
+    *,
+    record: bool = True,
+) -> LoadResult:
+    """transfer_funds as the bench users (sql/bench/transfer_funds.sql), counting only the
+    transfers that landed; serialization failures are retried as a client would."""
     script, variables = _ledger.pgbench_script(fixture)
+    return _pgbench_run(
+        stack,
+        run,
+        scenario,
+        mode,
+        clients,
+        database="postgres",
+        script=script,
+        variables={**variables, "hot": int(mode == "hot")},
+        max_tries=5,
+        ledger=fixture,
+        record=record,
+    )
+
+
+def _ledger_sql(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
     for mode in run.settings.modes:
         for clients in run.settings.concurrencies:
-            _pgbench_run(
-                stack,
-                run,
-                "transfer_funds_sql",
-                mode,
-                clients,
-                database="postgres",
-                script=script,
-                variables={**variables, "hot": int(mode == "hot")},
-                max_tries=5,
-                ledger=fixture,
-            )
+            _transfer_funds_run(stack, run, fixture, "transfer_funds_sql", mode, clients)
 
 
 def _hash_chain_cost(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
@@ -239,23 +263,11 @@ def _hash_chain_cost(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
     settings = run.settings
     if settings.hash_chain_pairs < 1:
         return
-    script, variables = _ledger.pgbench_script(fixture)
     clients = max(settings.concurrencies)
 
     def once(side: str) -> LoadResult:
-        return _pgbench_run(
-            stack,
-            run,
-            f"transfer_funds_sql_{side}_chain",
-            "uniform",
-            clients,
-            database="postgres",
-            script=script,
-            variables={**variables, "hot": 0},
-            max_tries=5,
-            ledger=fixture,
-            record=False,
-        )
+        scenario = f"transfer_funds_sql_{side}_chain"
+        return _transfer_funds_run(stack, run, fixture, scenario, "uniform", clients, record=False)
 
     chain = _hash_chain.measure(stack, settings.hash_chain_pairs, once)
     run.extra["hash_chain"] = {"seconds_per_run": settings.seconds, "clients": clients, **chain}
@@ -276,35 +288,13 @@ def _sql_vs_minimal(stack: Any, run: Run, fixture: _ledger.Fixture) -> None:
     settings = run.settings
     if settings.minimal_pairs < 1:
         return
-    script, variables = _ledger.pgbench_script(fixture)
     clients = max(settings.concurrencies)
 
     def once(side: str) -> LoadResult:
         if side == "minimal":
-            return _pgbench_run(
-                stack,
-                run,
-                "minimal_paired",
-                "uniform",
-                clients,
-                database=_database.YARDSTICK_DB,
-                script=SQL_BENCH / "minimal_transfer.sql",
-                variables={"accounts": settings.accounts, "hot": 0},
-                record=False,
-            )
-        return _pgbench_run(
-            stack,
-            run,
-            "transfer_funds_sql_paired",
-            "uniform",
-            clients,
-            database="postgres",
-            script=script,
-            variables={**variables, "hot": 0},
-            max_tries=5,
-            ledger=fixture,
-            record=False,
-        )
+            return _minimal_run(stack, run, "minimal_paired", "uniform", clients, record=False)
+        scenario = "transfer_funds_sql_paired"
+        return _transfer_funds_run(stack, run, fixture, scenario, "uniform", clients, record=False)
 
     rows: list[dict[str, float]] = []
     for number in range(settings.minimal_pairs):
