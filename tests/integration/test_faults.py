@@ -158,15 +158,31 @@ def _database_answers(stack: StackHandle) -> bool:
     return True
 
 
-def _postgrest_backend(stack: StackHandle) -> int:
-    """A backend PostgREST is using, preferably one in the middle of a statement."""
+def _postgrest_backends(stack: StackHandle) -> list[int]:
+    """Backends PostgREST is using, those in the middle of a statement first."""
     with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:
         rows = pg.execute(
             "select pid from pg_stat_activity where application_name = 'postgrest'"
             " and backend_type = 'client backend' order by state = 'active' desc, pid"
         ).fetchall()
-    assert rows, "PostgREST holds no connection to kill"
-    return int(rows[0][0])
+    return [int(row[0]) for row in rows]
+
+
+def _postgrest_backend(stack: StackHandle) -> int:
+    """A backend PostgREST is using, waiting while it has none.
+
+    PostgREST's pool opens connections only as requests need them, and while it
+    recovers from a crash it replaces them, so a single look at
+    pg_stat_activity may find none even when transfers are going through.
+    """
+    found: list[int] = []
+
+    def holds_one() -> bool:
+        found[:] = _postgrest_backends(stack)
+        return bool(found)
+
+    _wait_for("a PostgREST connection to kill", holds_one)
+    return found[0]
 
 
 def _kill_a_backend(stack: StackHandle) -> None:
