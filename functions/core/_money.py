@@ -132,28 +132,44 @@ class CurrencyTable:
         self._lock = asyncio.Lock()
 
     async def ensure(self, *codes: str) -> None:
-        """Make sure the table is fresh and, if it can be, holds every code in `codes`."""
-        if not self._needs_refresh(codes):
+        """Make sure the table is fresh and holds every code in `codes`.
+
+        For codes the database handed back: it knows every one of them, so a
+        miss is a currency added since the last load and always reloads.
+        """
+        await self._refresh_if(lambda: self._stale() or self._lacks(codes))
+
+    async def exponent(self, code: str) -> int | None:
+        """The exponent of a code a caller sent, or None for one the ledger does not know.
+
+        A miss may be a currency added since the last load, so it reloads, but
+        at most once in a few seconds: made-up codes cannot make every request
+        read the table.
+        """
+        await self._refresh_if(
+            lambda: (
+                self._stale()
+                or (self._lacks((code,)) and self._age() >= _CURRENCY_MISS_REFRESH_SECONDS)
+            )
+        )
+        return self._exponents.get(code)
+
+    async def _refresh_if(self, needed: Callable[[], bool]) -> None:
+        if not needed():
             return
         async with self._lock:
-            if self._needs_refresh(codes):
+            if needed():
                 self._exponents = await self._load()
                 self._loaded_at = self._clock()
 
-    def _needs_refresh(self, codes: tuple[str, ...]) -> bool:
-        if self._loaded_at is None:
-            return True
-        age = self._clock() - self._loaded_at
-        if age >= self._ttl_seconds:
-            return True
-        # A miss may be a currency added since the last load: reload, but not on every miss.
-        missing = any(code not in self._exponents for code in codes)
-        return missing and age >= _CURRENCY_MISS_REFRESH_SECONDS
+    def _age(self) -> float:
+        return float("inf") if self._loaded_at is None else self._clock() - self._loaded_at
 
-    async def exponent(self, code: str) -> int | None:
-        """The exponent, or None for a currency the ledger does not know."""
-        await self.ensure(code)
-        return self._exponents.get(code)
+    def _stale(self) -> bool:
+        return self._age() >= self._ttl_seconds
+
+    def _lacks(self, codes: tuple[str, ...]) -> bool:
+        return any(code not in self._exponents for code in codes)
 
     def known_exponent(self, code: str) -> int:
         """After `ensure`: for currencies the database handed back, an unknown one is our bug."""

@@ -97,3 +97,26 @@ def test_a_missing_currency_reloads_the_table_but_not_on_every_miss() -> None:
             table.known_exponent("XYZ")
 
     asyncio.run(scenario())
+
+
+def test_a_code_the_database_hands_back_reloads_the_table_at_once() -> None:
+    """A currency added since the last load: a row in it is formatted, never a 500."""
+    tables = [{"USD": 2}, {"USD": 2, "CHF": 2}]
+    loads: list[int] = []
+
+    async def load() -> dict[str, int]:
+        loads.append(1)
+        return tables[min(len(loads), len(tables)) - 1]
+
+    async def scenario() -> None:
+        clock = Clock()
+        table = CurrencyTable(load, ttl_seconds=600, clock=clock)
+        assert await table.exponent("USD") == 2
+        clock.now = 1  # well inside the few seconds a caller's miss waits
+        await table.ensure("USD", "CHF")
+        assert table.known_exponent("CHF") == 2
+        assert len(loads) == 2
+        await table.ensure("CHF")
+        assert len(loads) == 2
+
+    asyncio.run(scenario())
