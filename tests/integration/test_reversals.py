@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from string import ascii_uppercase
 from typing import Any
 
 import httpx
@@ -295,6 +296,49 @@ def test_racing_refunds_never_reverse_more_than_the_original(stack: StackHandle)
     assert statuses.count(200) == 10, statuses
     assert set(statuses) <= {200, 409}, statuses
     assert balances(stack, alice.accounts[0], bob.accounts[0]) == [10000, 0]
+    assert_invariants(stack)
+
+
+def _currency_at_three_calls_a_minute(stack: StackHandle) -> str:
+    """A new currency whose money-movement window allows three calls a minute."""
+    with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:
+        taken = {row[0] for row in pg.execute("select code from public.currencies").fetchall()}
+        code = next(f"X{a}{b}" for a in ascii_uppercase for b in ascii_uppercase
+                    if f"X{a}{b}" not in taken)  # fmt: skip
+        pg.execute(
+            "insert into public.currencies (code, exponent, name, max_transfer_minor,"
+            " daily_outgoing_limit_minor, transfers_per_minute)"
+            " values (%s, 2, 'Refund rate test', 100000, 1000000, 3)",
+            [code],
+        )
+    return code
+
+
+def test_refunds_count_in_the_receivers_money_movement_rate_limit(stack: StackHandle) -> None:
+    code = _currency_at_three_calls_a_minute(stack)
+    alice, bob = _pair(stack, "100.00", code)
+    # Straight to PostgREST: the functions take up to a few seconds to accept a
+    # currency a caller names that was added since they last read the table.
+    paid = alice.rpc("transfer_funds", p_from_account_id=alice.accounts[0],
+                     p_to_account_id=bob.accounts[0], p_amount="10.00", p_currency=code,
+                     p_idempotency_key=new_key())  # fmt: skip
+    assert paid.status_code == 200, paid.text
+    original = paid.json()["id"]  # counted in Alice's window, not Bob's
+    for _ in range(3):
+        refunded = _refund(bob, original, {"amount": "1.00"})
+        assert refunded.status_code == 201, refunded.text
+    key = new_key()
+    limited = _refund(bob, original, {"amount": "1.00"}, key)
+    assert limited.status_code == 429, limited.text
+    assert _error(limited)["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert alice.fn("GET", f"/transfers/{original}").json()["reversed_amount"] == "3.00"
+    # Raised, not stored: the same key is free for the retry after the wait.
+    with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:
+        stored = pg.execute(
+            "select count(*) from public.idempotency_records where key = %s", [key]
+        ).fetchone()
+    assert stored == (0,)
     assert_invariants(stack)
 
 
