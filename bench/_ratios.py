@@ -46,6 +46,14 @@ def _divide(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 3)
 
 
+def _tps_ratio(
+    results: list[LoadResult], top: tuple[str, str], bottom: tuple[str, str]
+) -> float | None:
+    """tps of (scenario, mode) `top` over `bottom`, both at `top`'s highest concurrency."""
+    clients = _top(results, top[0])
+    return _divide(_tps(find(results, *top, clients)), _tps(find(results, *bottom, clients)))
+
+
 def compute(
     results: list[LoadResult],
     cold_start: dict[str, Any],
@@ -57,7 +65,6 @@ def compute(
     top = _top(results, "transfer_funds_sql")
     sql_uniform = find(results, "transfer_funds_sql", "uniform", top)
     sql_hot = find(results, "transfer_funds_sql", "hot", top)
-    minimal = find(results, "minimal", "uniform", top)
     function_top = find(results, "function", "uniform", _top(results, "function"))
     function_one = find(results, "function", "uniform", 1)
     rest_one = find(results, "postgrest_rpc", "uniform", 1)
@@ -81,7 +88,7 @@ def compute(
         # _sql_vs_minimal); else the table's two rows, measured minutes apart.
         "sql_vs_minimal": paired_ratio
         if paired_ratio is not None
-        else _divide(_tps(sql_uniform), _tps(minimal)),
+        else _tps_ratio(results, ("transfer_funds_sql", "uniform"), ("minimal", "uniform")),
         "hot_vs_uniform": _divide(_tps(sql_hot), _tps(sql_uniform)),
         # The postgres process tree's CPU per committed transfer (uniform, top concurrency).
         "postgres_cpu_us_per_transfer": postgres_cpu_us,
@@ -116,20 +123,18 @@ def verdict(name: str, value: float | None) -> str:
 def context(results: list[LoadResult]) -> dict[str, float | None]:
     """Ratios that explain the targets: what the yardsticks themselves lose when hot, and
     what each HTTP layer keeps of the layer beneath it (uniform, top concurrency)."""
-
-    def ratio(
-        top_scenario: str, top_mode: str, bottom_scenario: str, bottom_mode: str
-    ) -> float | None:
-        clients = _top(results, top_scenario)
-        return _divide(
-            _tps(find(results, top_scenario, top_mode, clients)),
-            _tps(find(results, bottom_scenario, bottom_mode, clients)),
-        )
-
     return {
-        "floor_hot_vs_uniform": ratio("floor", "hot", "floor", "uniform"),
-        "minimal_hot_vs_uniform": ratio("minimal", "hot", "minimal", "uniform"),
-        "minimal_vs_floor": ratio("minimal", "uniform", "floor", "uniform"),
-        "postgrest_vs_sql": ratio("postgrest_rpc", "uniform", "transfer_funds_sql", "uniform"),
-        "function_vs_postgrest": ratio("function", "uniform", "postgrest_rpc", "uniform"),
+        "floor_hot_vs_uniform": _tps_ratio(results, ("floor", "hot"), ("floor", "uniform")),
+        "minimal_hot_vs_uniform": _tps_ratio(results, ("minimal", "hot"), ("minimal", "uniform")),
+        "minimal_vs_floor": _tps_ratio(results, ("minimal", "uniform"), ("floor", "uniform")),
+        "postgrest_vs_sql": _tps_ratio(
+            results, ("postgrest_rpc", "uniform"), ("transfer_funds_sql", "uniform")
+        ),
+        # The table's two rows, minutes apart: what sql_vs_minimal is when no pairs ran.
+        "sql_vs_minimal_rows": _tps_ratio(
+            results, ("transfer_funds_sql", "uniform"), ("minimal", "uniform")
+        ),
+        "function_vs_postgrest": _tps_ratio(
+            results, ("function", "uniform"), ("postgrest_rpc", "uniform")
+        ),
     }

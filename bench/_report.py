@@ -135,7 +135,7 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"- `sql_vs_minimal`: median of {len(paired['pairs'])} alternating back-to-back "
             f"pairs at {paired['clients']} clients, {paired['seconds_per_run']} s each, uniform "
             f"(tps transfer_funds/minimal transfer: {pairs}); the table's two rows, minutes "
-            f"apart, give {_rows_ratio(report)}."
+            f"apart, give {_fmt(report['context_ratios'].get('sql_vs_minimal_rows'), 3)}."
         )
     chain = report.get("hash_chain")
     if chain:
@@ -160,14 +160,6 @@ def _explanations(report: dict[str, Any]) -> list[str]:
             f"{floor['functions.main']} ms for the functions."
         )
     return ["### How these ratios were measured", "", *lines, ""] if lines else []
-
-
-def _rows_ratio(report: dict[str, Any]) -> str:
-    rows = [r for r in report["results"] if r["mode"] == "uniform"]
-    top = max((r["concurrency"] for r in rows if r["scenario"] == "transfer_funds_sql"), default=0)
-    by_key = {(r["scenario"], r["concurrency"]): r["tps"] for r in rows}
-    sql, minimal = by_key.get(("transfer_funds_sql", top)), by_key.get(("minimal", top))
-    return f"{sql / minimal:.3f}" if sql and minimal else "no ratio"
 
 
 def _c1_difference(report: dict[str, Any]) -> str:

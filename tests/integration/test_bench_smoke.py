@@ -93,6 +93,7 @@ def test_every_bench_scenario_runs_once_with_sane_numbers(stack: Any, tmp_path: 
         assert paired["sql"] > 0
         assert paired["minimal"] > 0
         assert report["ratios"]["sql_vs_minimal"] == paired["ratio"]
+        assert report["context_ratios"]["sql_vs_minimal_rows"] > 0
         assert report["ratios"]["postgres_cpu_us_per_transfer"] > 0
         # The migrated posting is back, and the entries posted with a constant hash are
         # chained again: the chains sql/checks/09 verifies hold for the tests after this.
