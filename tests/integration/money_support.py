@@ -8,6 +8,8 @@ from the dashboard (`postgres`). `Customer.fn` calls the HTTP functions and
 
 from __future__ import annotations
 
+import random
+import string
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,13 @@ CHECKS = sorted((ROOT / "sql" / "checks").glob("*.sql"))
 
 def new_key() -> str:
     return f"test-{uuid.uuid4()}"
+
+
+def unused_currency_code(pg: psycopg.Connection[Any]) -> str:
+    """An unused code: X and two random letters, none of the currencies already there."""
+    taken = {row[0] for row in pg.execute("select code from public.currencies").fetchall()}
+    free = [f"X{a}{b}" for a in string.ascii_uppercase for b in string.ascii_uppercase]
+    return random.choice([code for code in free if code not in taken])
 
 
 @dataclass

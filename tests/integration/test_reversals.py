@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from string import ascii_uppercase
 from typing import Any
 
 import httpx
@@ -28,6 +27,7 @@ from tests.integration.money_support import (
     deposit,
     new_key,
     set_status,
+    unused_currency_code,
 )
 
 pytestmark = pytest.mark.integration
@@ -302,9 +302,7 @@ def test_racing_refunds_never_reverse_more_than_the_original(stack: StackHandle)
 def _currency_at_three_calls_a_minute(stack: StackHandle) -> str:
     """A new currency whose money-movement window allows three calls a minute."""
     with psycopg.connect(stack.pg_dsn, autocommit=True) as pg:
-        taken = {row[0] for row in pg.execute("select code from public.currencies").fetchall()}
-        code = next(f"X{a}{b}" for a in ascii_uppercase for b in ascii_uppercase
-                    if f"X{a}{b}" not in taken)  # fmt: skip
+        code = unused_currency_code(pg)
         pg.execute(
             "insert into public.currencies (code, exponent, name, max_transfer_minor,"
             " daily_outgoing_limit_minor, transfers_per_minute)"

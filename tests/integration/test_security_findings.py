@@ -12,8 +12,6 @@ included, by one check in sql/checks.
 from __future__ import annotations
 
 import json
-import random
-import string
 import time
 import uuid
 from collections.abc import Callable
@@ -27,17 +25,11 @@ import pytest
 from functions.transfers import TRANSFER_COLUMNS
 from tests.conftest import ROOT, StackHandle
 from tests.conftest import TestUser as User
+from tests.integration.money_support import unused_currency_code
 
 pytestmark = pytest.mark.integration
 
 CONSERVATION = ROOT / "sql" / "checks" / "08_money_is_conserved.sql"
-
-
-def _test_currency_code(pg: psycopg.Connection[Any]) -> str:
-    """An unused code: X and two random letters, none of the currencies already there."""
-    taken = {row[0] for row in pg.execute("select code from public.currencies").fetchall()}
-    free = [f"X{a}{b}" for a in string.ascii_uppercase for b in string.ascii_uppercase]
-    return random.choice([code for code in free if code not in taken])
 
 
 def _claims(user: User) -> str:
@@ -147,7 +139,7 @@ def test_a_currencys_exponent_cannot_change_once_accounts_hold_it_and_edits_are_
     pg: psycopg.Connection[Any], make_user: Callable[..., User]
 ) -> None:
     assert _sqlstate(pg, "update public.currencies set exponent = 0 where code = 'USD'") == "BK011"
-    code = _test_currency_code(pg)
+    code = unused_currency_code(pg)
     with pg.transaction(force_rollback=True):
         pg.execute(
             "insert into public.currencies (code, exponent, name, max_transfer_minor,"
@@ -262,7 +254,7 @@ def test_loan_repayments_count_in_the_money_movement_rate_limit(
     pg: psycopg.Connection[Any], make_user: Callable[..., User],
     rest: Callable[[str | None], httpx.Client],
 ) -> None:  # fmt: skip
-    code = _test_currency_code(pg)
+    code = unused_currency_code(pg)
     pg.execute(
         "insert into public.currencies (code, exponent, name, max_transfer_minor,"
         " daily_outgoing_limit_minor, transfers_per_minute) values (%s, 2, 'Rate test',"
